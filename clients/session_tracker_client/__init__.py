@@ -1,0 +1,1 @@
+"""MCP-side logging client (no Lambda dependencies)."""

@@ -1,0 +1,69 @@
+"""POST /interactions: log one MCP tool call, or a batch of up to 25."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Discriminator, Tag
+
+from session_tracker import sessions
+from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
+from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
+from session_tracker.observability import MetricUnit, logger, metrics, tracer
+from session_tracker.runtime import deps
+
+app = make_app()
+
+IngestBody = Annotated[
+    Annotated[InteractionIn, Tag("single")] | Annotated[InteractionBatch, Tag("batch")],
+    Discriminator(lambda v: "batch" if isinstance(v, dict) and "interactions" in v else "single"),
+]
+
+
+@app.post(
+    "/interactions",
+    status_code=202,
+    summary="Log MCP tool calls",
+    description="One call, or {'interactions': [...]} with up to 25. Retried interaction_id values are stored once.",
+    security=[BEARER_SCHEME],
+    tags=["ingest"],
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": IngestResult | IngestBatchResult}}},
+    },
+)
+def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | IngestBatchResult:
+    items = body.interactions if isinstance(body, InteractionBatch) else [body]
+    results = sessions.log_interactions(
+        items,
+        store=deps().store,
+        now=datetime.now(UTC),
+        timeout=deps().config.session_tracking.timeout,
+    )
+    stored = [r for r in results if not r.duplicate]
+    metrics.add_metric(name="InteractionsLogged", unit=MetricUnit.Count, value=len(stored))
+    metrics.add_metric(name="SessionsOpened", unit=MetricUnit.Count, value=sum(r.new_session for r in results))
+    if len(stored) != len(results):
+        metrics.add_metric(name="DuplicateInteractions", unit=MetricUnit.Count, value=len(results) - len(stored))
+    logger.info(
+        "interactions logged",
+        extra={
+            "count": len(results),
+            "sessions": sorted({r.session_id for r in results}),
+            "functions": sorted({i.function for i in items}),
+        },
+    )
+    return IngestBatchResult(results=results) if isinstance(body, InteractionBatch) else results[0]
+
+
+_gate = bearer_gate(lambda: deps().config.api.auth_token)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return guarded(app, event, context, gate=_gate, max_body=lambda: deps().config.api.max_body_bytes)

@@ -1,0 +1,251 @@
+"""Configuration: ``session_config.yaml`` plus environment, validated once per cold start.
+
+``${VAR}`` and ``${VAR:-default}`` in the YAML are replaced from the environment.
+Secret fields (``auth_token``, ``openai_api_key``) are not resolved at load time:
+they become :class:`SecretRef` values that read the environment variable, or, in
+AWS, the SSM parameter named by ``<VAR>_PARAM`` (cached), when first used. That
+way a function never needs access to a secret it does not use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from session_tracker.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEYS = frozenset({"auth_token", "openai_api_key", "hmac_secret"})
+DEFAULT_CONFIG_NAME = "session_config.yaml"
+
+
+class SecretRef(BaseModel):
+    """A secret named in the config: a literal value, or an env var / SSM parameter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: str | None = None
+    env_var: str | None = None
+
+    def get(self, env: Mapping[str, str] | None = None) -> str | None:
+        """Resolve the secret now; ``None`` when it is not configured anywhere."""
+        if self.value:
+            return self.value
+        if not self.env_var:
+            return None
+        env = os.environ if env is None else env
+        direct = env.get(self.env_var)
+        if direct:
+            return direct
+        param = env.get(f"{self.env_var}_PARAM")
+        if param:
+            return _read_parameter(param)
+        return None
+
+    def describe(self) -> str:
+        """Where the secret comes from, for error messages (never the value)."""
+        if self.value:
+            return "a literal value in the config"
+        return f"${self.env_var} (or {self.env_var}_PARAM naming an SSM parameter)"
+
+
+def _read_parameter(name: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_parameter(name, decrypt=True, max_age=300)
+    return str(value)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionTracking(_Strict):
+    timeout_minutes: float = Field(10, gt=0, le=24 * 60)
+    match_window_minutes: float = Field(5, ge=0, le=24 * 60)
+    late_data_hours: float = Field(24, ge=0)
+    retention_days: int = Field(365, ge=0)
+
+    @property
+    def timeout(self) -> timedelta:
+        return timedelta(minutes=self.timeout_minutes)
+
+    @property
+    def match_window(self) -> timedelta:
+        return timedelta(minutes=self.match_window_minutes)
+
+    @property
+    def late_data(self) -> timedelta:
+        return timedelta(hours=self.late_data_hours)
+
+
+class ApiConfig(_Strict):
+    auth_token: SecretRef = SecretRef(env_var="INGEST_TOKEN")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, le=6 * 1024 * 1024)
+
+
+class VapiWebhook(_Strict):
+    enabled: bool = True
+    endpoint: str = "/webhook/vapi/session-complete"
+    auth_token: SecretRef = SecretRef(env_var="VAPI_WEBHOOK_SECRET")
+    hmac_secret: SecretRef | None = None
+    signature_header: str = "x-signature"
+    timestamp_header: str = "x-timestamp"
+    replay_window_seconds: int = Field(300, gt=0)
+    phone_map: dict[str, str] = Field(default_factory=dict)
+    student_id_patterns: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(6 * 1024 * 1024, gt=0, le=6 * 1024 * 1024)
+
+    @field_validator("student_id_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return value
+
+
+class GenericWebhook(_Strict):
+    enabled: bool = True
+    auth_token: SecretRef = SecretRef(env_var="INGEST_TOKEN")
+    max_body_bytes: int = Field(6 * 1024 * 1024, gt=0, le=6 * 1024 * 1024)
+
+
+class Webhooks(_Strict):
+    vapi: VapiWebhook = VapiWebhook()
+    generic: GenericWebhook = GenericWebhook()
+
+
+AnalysisTrigger = Literal["on_session_complete", "on_request"]
+
+
+class AnalysisConfig(_Strict):
+    enabled: bool = True
+    model: str = "gpt-4o-mini"
+    openai_api_key: SecretRef = SecretRef(env_var="OPENAI_API_KEY")
+    triggers: list[AnalysisTrigger] = Field(default_factory=lambda: ["on_session_complete", "on_request"])
+    max_sessions_per_day: int = Field(500, ge=0)
+    max_input_tokens: int = Field(12000, gt=0)
+    max_output_tokens: int = Field(1500, gt=0)
+    timeout_seconds: float = Field(60, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts_named(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                raise ValueError(f"prompt name {name!r} must be snake_case")
+            if not text or not text.strip():
+                raise ValueError(f"prompt {name!r} is empty")
+        return value
+
+
+class AppConfig(_Strict):
+    """The whole of ``session_config.yaml``."""
+
+    session_tracking: SessionTracking = SessionTracking()
+    api: ApiConfig = ApiConfig()
+    webhooks: Webhooks = Webhooks()
+    analysis: AnalysisConfig = AnalysisConfig()
+
+
+def _interpolate(node: Any, env: Mapping[str, str], path: str, missing: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+    key = path.rsplit(".", 1)[-1]
+    whole = _VAR.fullmatch(node.strip())
+    if key in _SECRET_KEYS:
+        if whole:
+            name, default = whole.group(1), whole.group(2)
+            return {"env_var": name, "value": default or None}
+        return {"value": node}
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing[path] = name
+        return ""
+
+    return _VAR.sub(replace, node)
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("value",))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str = DEFAULT_CONFIG_NAME) -> AppConfig:
+    """Parse and validate config text; raises :class:`ConfigError` naming the bad key."""
+    env = os.environ if env is None else env
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    missing: dict[str, str] = {}
+    data = _interpolate(raw, env, "", missing)
+    if missing:
+        key, var = next(iter(missing.items()))
+        raise ConfigError(f"{source}: {key}: environment variable {var} is not set")
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from exc
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the config file is: ``$SESSION_CONFIG``, else next to the code or in the cwd."""
+    env = os.environ if env is None else env
+    if env.get("SESSION_CONFIG"):
+        return Path(env["SESSION_CONFIG"])
+    for candidate in (
+        Path.cwd() / DEFAULT_CONFIG_NAME,
+        Path(os.environ.get("LAMBDA_TASK_ROOT", "/var/task")) / DEFAULT_CONFIG_NAME,
+        Path("/opt/python") / DEFAULT_CONFIG_NAME,
+        Path(__file__).resolve().parent / DEFAULT_CONFIG_NAME,
+    ):
+        if candidate.is_file():
+            return candidate
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate the config file; a missing file gives the documented defaults."""
+    target = Path(path) if path else config_path(env)
+    if not target.is_file():
+        if path or (env or os.environ).get("SESSION_CONFIG"):
+            raise ConfigError(f"{target}: config file not found")
+        return AppConfig()
+    return parse_config(target.read_text(encoding="utf-8"), env=env, source=str(target))
+
+
+@cache
+def get_config() -> AppConfig:
+    """The config for this process, loaded once (per Lambda cold start)."""
+    return load_config()

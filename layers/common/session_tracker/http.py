@@ -1,0 +1,208 @@
+"""HTTP plumbing shared by the API functions: problem+json errors, auth and size gates.
+
+Authentication and body limits run before Powertools parses the body, so an
+unauthenticated request never learns whether its body was valid, and a huge body
+is refused before it is parsed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from session_tracker.config import SecretRef
+from session_tracker.errors import DomainError, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from session_tracker.models import Problem
+from session_tracker.observability import logger
+
+PROBLEM_JSON = "application/problem+json"
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
+BEARER_SCHEME = {"bearerAuth": []}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Problem:
+    return Problem(title=title, status=status, detail=detail, **extra)
+
+
+def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response:
+    return Response(body.status, PROBLEM_JSON, body.model_dump_json(exclude_none=True), headers=headers)
+
+
+def problem_event_response(body: Problem, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A raw API Gateway v2 response for rejections that happen before routing."""
+    return {
+        "statusCode": body.status,
+        "headers": {"Content-Type": PROBLEM_JSON, **(headers or {})},
+        "body": body.model_dump_json(exclude_none=True),
+        "isBase64Encoded": False,
+    }
+
+
+def _loc(err: dict[str, Any]) -> str:
+    parts = [str(p) for p in err.get("loc", ()) if p not in ("body", "single", "batch", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _describe_validation(errors: Iterable[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    items = []
+    for err in errors:
+        where = _loc(err)
+        msg = err.get("msg") or err.get("type", "invalid")
+        if err.get("type") == "missing":
+            msg = "field required"
+        items.append({"field": where, "message": msg, "type": err.get("type")})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in items[:10])
+    return detail or "the request does not match the schema", items
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Map every error to RFC 9457 problem+json; never leak tracebacks."""
+
+    @app.exception_handler(DomainError)
+    def _domain(ex: DomainError) -> Response:
+        headers = {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'} if ex.status == 401 else None
+        return problem_response(problem(ex.status, ex.title, ex.detail, field=ex.field), headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(ex: RequestValidationError) -> Response:
+        errors = list(ex.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(problem(400, "Malformed JSON", "the request body is not valid JSON"))
+        detail, items = _describe_validation(errors)
+        return problem_response(problem(422, "Validation failed", detail, errors=items))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        return problem_response(problem(404, "Not found", f"no route for {app.current_event.path}"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(ex: Exception) -> Response:
+        logger.exception("unhandled error", extra={"error_type": type(ex).__name__})
+        return problem_response(problem(500, "Internal error", "unexpected error; it has been logged"))
+
+
+def make_app() -> APIGatewayHttpResolver:
+    """A resolver with validation (OpenAPI) and our error mapping."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    register_error_handlers(app)
+    return app
+
+
+def body_bytes(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(raw)
+        except ValueError:
+            return b""
+    return raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+
+
+def header(event: dict[str, Any], name: str) -> str | None:
+    """Case-insensitive header lookup on an API Gateway v2 event."""
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def tokens_equal(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def check_bearer(event: dict[str, Any], secret: SecretRef, *, what: str = "ingest token") -> None:
+    """Raise :class:`Unauthorized` unless ``Authorization: Bearer <secret>`` matches."""
+    expected = secret.get()
+    if not expected:
+        logger.error("auth secret not configured", extra={"secret": secret.describe()})
+        raise ServiceUnavailable(f"the {what} is not configured on the server")
+    value = header(event, "authorization") or ""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    if not tokens_equal(token.strip(), expected):
+        raise Unauthorized("invalid bearer token")
+
+
+def request_path(event: dict[str, Any]) -> str:
+    return event.get("rawPath") or event.get("requestContext", {}).get("http", {}).get("path") or "/"
+
+
+Gate = Callable[[dict[str, Any]], None]
+
+
+def bearer_gate(secret: Callable[[], SecretRef]) -> Gate:
+    def gate(event: dict[str, Any]) -> None:
+        if request_path(event) not in PUBLIC_PATHS:
+            check_bearer(event, secret())
+
+    return gate
+
+
+def guarded(
+    app: APIGatewayHttpResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    gate: Gate | None,
+    max_body: Callable[[], int],
+) -> dict[str, Any]:
+    """Run the size and auth gates, then the resolver."""
+    try:
+        limit = max_body()
+        size = len(body_bytes(event))
+        if size > limit:
+            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
+        if gate is not None:
+            gate(event)
+    except DomainError as ex:
+        headers = {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'} if ex.status == 401 else None
+        return problem_event_response(problem(ex.status, ex.title, ex.detail), headers)
+    return app.resolve(_as_json(event), context)
+
+
+def _as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """Every route takes JSON: read the body as JSON whatever Content-Type the client sent
+    (``curl -d`` sends form encoding), so a body is never silently parsed as a form."""
+    if not event.get("body"):
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    headers["content-type"] = "application/json"
+    return {**event, "headers": headers}
+
+
+def json_body(event: dict[str, Any]) -> Any:
+    """Parse a JSON body or raise a 400-mapped error."""
+    from session_tracker.errors import BadRequest
+
+    try:
+        return json.loads(body_bytes(event) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("the request body is not valid JSON") from exc
+
+
+__all__ = [
+    "BEARER_SCHEME",
+    "PROBLEM_JSON",
+    "HTTPStatus",
+    "bearer_gate",
+    "check_bearer",
+    "guarded",
+    "header",
+    "json_body",
+    "make_app",
+    "problem",
+    "problem_event_response",
+    "problem_response",
+    "tokens_equal",
+]

@@ -1,0 +1,213 @@
+"""Pydantic models: what the API accepts and returns, and the domain's records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$"
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=ID_PATTERN),
+    Field(description="Letters, digits and _ . @ + - ; 1-128 characters, starting with a letter or digit."),
+]
+"""Ids that become part of keys and URLs: no '#', '/', spaces or control characters."""
+
+SessionStatus = Literal["active", "closed", "completed", "unmatched"]
+MatchStrategy = Literal["explicit", "student_id", "time_window", "none"]
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC datetime; naive input is taken to be UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """Fixed-width, sortable UTC timestamp with microseconds: ``2026-01-17T14:30:05.000000Z``."""
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str) -> datetime:
+    """Inverse of :func:`iso` (accepts any ISO 8601 form)."""
+    return to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def _epoch_or_iso(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    return value
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_epoch_or_iso),
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    PlainSerializer(iso, return_type=str),
+]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class InteractionIn(BaseModel):
+    """One MCP tool call as posted by the MCP-side client."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    student_id: Identifier
+    function: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    timestamp: UtcDatetime | None = Field(None, description="When the call happened; defaults to receive time.")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    data_provided: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=200)
+    subjects: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=200)
+    response_size: int | None = Field(None, ge=0)
+    duration_ms: float | None = Field(None, ge=0)
+    is_error: bool = False
+    interaction_id: Identifier | None = Field(None, description="Client id; a retried id is stored once.")
+    platform: Annotated[str, StringConstraints(max_length=64)] | None = None
+    call_id: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^#\s]+$")] | None = None
+    session_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$")] | None = Field(
+        None, description="Explicit session handoff: always wins over the gap rule."
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return to_utc(value) if value is not None else None
+
+
+class InteractionBatch(BaseModel):
+    """``{"interactions": [...]}``: up to 25 tool calls in one request."""
+
+    interactions: list[InteractionIn] = Field(min_length=1, max_length=25)
+
+
+class IngestResult(BaseModel):
+    session_id: str
+    interaction_id: str
+    new_session: bool
+    duplicate: bool = False
+
+
+class IngestBatchResult(BaseModel):
+    results: list[IngestResult]
+
+
+class Interaction(BaseModel):
+    """A logged tool call as stored."""
+
+    interaction_id: str
+    student_id: str
+    function: str
+    timestamp: UtcDatetime
+    received_at: UtcDatetime
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    data_provided: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    response_size: int | None = None
+    duration_ms: float | None = None
+    is_error: bool = False
+    platform: str | None = None
+    call_id: str | None = None
+    client_id: bool = False
+    """True when the client supplied the interaction id (so retries must be de-duplicated)."""
+
+
+class Head(BaseModel):
+    """The student's current session pointer."""
+
+    student_id: str
+    session_id: str
+    session_start: UtcDatetime
+    last_activity: UtcDatetime
+    call_id: str | None = None
+    ended_at: UtcDatetime | None = None
+
+
+class SessionMeta(BaseModel):
+    """A session's own record (without interactions)."""
+
+    session_id: str
+    student_id: str
+    start_time: UtcDatetime
+    last_activity: UtcDatetime
+    end_time: UtcDatetime | None = None
+    status: SessionStatus = "active"
+    platform: str | None = None
+    interaction_count: int = 0
+    subjects: list[str] = Field(default_factory=list)
+    data_provided: list[str] = Field(default_factory=list)
+    call_ids: list[str] = Field(default_factory=list)
+    matching: dict[str, Any] | None = None
+    conversation: dict[str, Any] | None = None
+    vapi_metadata: dict[str, Any] | None = None
+    platform_metadata: dict[str, Any] | None = None
+    session_summary: dict[str, Any] | None = None
+    analysis: dict[str, Any] | None = None
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+
+
+class ExportInteraction(BaseModel):
+    timestamp: UtcDatetime
+    function: str
+    data_provided: list[str] = Field(default_factory=list)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    response_size: int = 0
+    duration_ms: float = 0
+    is_error: bool = False
+    subjects: list[str] = Field(default_factory=list)
+    interaction_id: str | None = None
+    call_id: str | None = None
+
+
+class SessionSummary(BaseModel):
+    duration_estimated: str
+    data_requests: int
+    subjects_accessed: list[str]
+
+
+class SessionExport(BaseModel):
+    """The documented per-session JSON shape (``GET /sessions/{id}``, ``export``)."""
+
+    session_id: str
+    student_id: str
+    start_time: UtcDatetime
+    end_time: UtcDatetime | None = None
+    platform: str | None = None
+    status: SessionStatus
+    mcp_interactions: list[ExportInteraction] = Field(default_factory=list)
+    conversation: dict[str, Any] | None = None
+    vapi_metadata: dict[str, Any] | None = None
+    session_summary: SessionSummary
+    matching: dict[str, Any] = Field(default_factory=lambda: {"strategy": "none"})
+    analysis: dict[str, Any] | None = None
+    last_activity: UtcDatetime | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    service: str = "tutor-session-tracker"
+    version: str

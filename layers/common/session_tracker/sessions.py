@@ -1,0 +1,347 @@
+"""Session rules: which session a logged tool call belongs to.
+
+Pure functions over models; the clock (``now``) and the store come in as arguments.
+
+- A call joins the student's current session when its time is no more than
+  ``timeout`` after the session's last activity; a longer gap opens a new one.
+- Session ids are ``{student_id}_{YYYYMMDD_HHMM}`` (UTC, first call), with ``_2``,
+  ``_3`` ... when that id is taken.
+- An explicit ``session_id`` always wins.
+- A late call (timestamp before the current session began) lands in the earlier
+  session whose span it falls into (within ``timeout``), else in a session of its own.
+- Retried client ``interaction_id`` values are stored once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from enum import Enum
+
+from session_tracker.errors import (
+    Conflict,
+    DuplicateInteraction,
+    HeadChanged,
+    ServiceUnavailable,
+    SessionIdTaken,
+)
+from session_tracker.models import (
+    ExportInteraction,
+    Head,
+    IngestResult,
+    Interaction,
+    InteractionIn,
+    SessionExport,
+    SessionMeta,
+    SessionSummary,
+    to_utc,
+)
+from session_tracker.store import SessionStore
+
+MAX_ATTEMPTS = 12
+
+
+class Decision(Enum):
+    JOIN = "join"
+    NEW = "new"
+    LATE = "late"
+
+
+def session_id_for(student_id: str, started: datetime, n: int = 1) -> str:
+    """``{student_id}_{YYYYMMDD_HHMM}`` from the first call's UTC time; ``_n`` for n > 1."""
+    base = f"{student_id}_{to_utc(started):%Y%m%d_%H%M}"
+    return base if n == 1 else f"{base}_{n}"
+
+
+def decide(head: Head | None, at: datetime, timeout: timedelta) -> Decision:
+    """Where a non-explicit call at ``at`` goes, given the student's head pointer."""
+    if head is None:
+        return Decision.NEW
+    if at < head.session_start:
+        return Decision.LATE
+    if head.ended_at is not None and at > head.ended_at:
+        return Decision.NEW
+    if at - head.last_activity > timeout:
+        return Decision.NEW
+    return Decision.JOIN
+
+
+def to_record(item: InteractionIn, *, now: datetime, new_id: Callable[[], str]) -> Interaction:
+    """The stored form of a posted call: timestamp defaults to receive time, id to a new uuid."""
+    return Interaction(
+        interaction_id=item.interaction_id or new_id(),
+        client_id=item.interaction_id is not None,
+        student_id=item.student_id,
+        function=item.function,
+        timestamp=item.timestamp or now,
+        received_at=now,
+        arguments=item.arguments,
+        data_provided=item.data_provided,
+        subjects=item.subjects,
+        response_size=item.response_size,
+        duration_ms=item.duration_ms,
+        is_error=item.is_error,
+        platform=item.platform,
+        call_id=item.call_id,
+    )
+
+
+def new_meta(session_id: str, first: Interaction, *, now: datetime, status: str = "active") -> SessionMeta:
+    return SessionMeta(
+        session_id=session_id,
+        student_id=first.student_id,
+        start_time=first.timestamp,
+        last_activity=first.timestamp,
+        status=status,  # type: ignore[arg-type]
+        platform=first.platform,
+        interaction_count=1,
+        subjects=sorted(set(first.subjects)),
+        data_provided=sorted(set(first.data_provided)),
+        call_ids=[first.call_id] if first.call_id else [],
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def log_interactions(
+    items: Sequence[InteractionIn],
+    *,
+    store: SessionStore,
+    now: datetime,
+    timeout: timedelta,
+    new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> list[IngestResult]:
+    """Log tool calls into sessions; results in the order of ``items``."""
+    records = [to_record(item, now=now, new_id=new_id) for item in items]
+    results: list[IngestResult | None] = [None] * len(records)
+    first_seen: dict[str, int] = {}
+    by_student: dict[str, list[int]] = defaultdict(list)
+    for index, rec in enumerate(records):
+        if rec.client_id and rec.interaction_id in first_seen:
+            continue  # same id twice in one request: answered from the first below
+        first_seen[rec.interaction_id] = index
+        by_student[rec.student_id].append(index)
+    for student_id, indexes in by_student.items():
+        indexes.sort(key=lambda i: (records[i].timestamp, i))
+        queue = [(i, records[i], items[i].session_id) for i in indexes]
+        _StudentLog(student_id, store, timeout, results).run(queue)
+    for index, rec in enumerate(records):
+        if results[index] is None:
+            first = results[first_seen[rec.interaction_id]]
+            assert first is not None
+            results[index] = first.model_copy(update={"new_session": False, "duplicate": True})
+    return [r for r in results if r is not None]
+
+
+class _StudentLog:
+    """One student's calls from one request, logged in time order with retries on lost races."""
+
+    def __init__(
+        self, student_id: str, store: SessionStore, timeout: timedelta, results: list[IngestResult | None]
+    ) -> None:
+        self.student_id = student_id
+        self.store = store
+        self.timeout = timeout
+        self.results = results
+        self.head: Head | None = None
+
+    def _done(self, index: int, session_id: str, rec: Interaction, *, new: bool, duplicate: bool = False) -> None:
+        self.results[index] = IngestResult(
+            session_id=session_id, interaction_id=rec.interaction_id, new_session=new, duplicate=duplicate
+        )
+
+    def run(self, queue: list[tuple[int, Interaction, str | None]]) -> None:
+        self.head = self.store.get_head(self.student_id)
+        position, attempts, group_limit, suffix = 0, 0, len(queue), 1
+        while position < len(queue):
+            attempts += 1
+            if attempts > MAX_ATTEMPTS + len(queue) * 2:
+                raise ServiceUnavailable("too much contention on this student's session; retry")
+            index, rec, explicit = queue[position]
+            if explicit:
+                self._explicit(index, rec, explicit)
+                position += 1
+                continue
+            decision = decide(self.head, rec.timestamp, self.timeout)
+            if decision is Decision.LATE:
+                self._late(index, rec)
+                position += 1
+                continue
+            if decision is Decision.NEW:
+                try:
+                    self.head = self.store.open_session(
+                        new_meta(session_id_for(self.student_id, rec.timestamp, suffix), rec, now=rec.received_at),
+                        [rec],
+                        expected_head=self.head,
+                    )
+                    self._done(index, self.head.session_id, rec, new=True)
+                    position, suffix = position + 1, 1
+                except HeadChanged:
+                    self.head = self.store.get_head(self.student_id)
+                except SessionIdTaken:
+                    suffix += 1
+                except DuplicateInteraction as dup:
+                    self._done(index, dup.session_id or "", rec, new=False, duplicate=True)
+                    position += 1
+                continue
+            assert self.head is not None
+            group = self._join_group(queue, position, group_limit)
+            try:
+                self.head = self.store.append_to_head(self.head, [r for _, r, _ in group])
+                for i, r, _ in group:
+                    self._done(i, self.head.session_id, r, new=False)
+                position += len(group)
+                group_limit = len(queue)
+            except HeadChanged:
+                self.head = self.store.get_head(self.student_id)
+            except DuplicateInteraction as dup:
+                if len(group) == 1:
+                    self._done(index, dup.session_id or self.head.session_id, rec, new=False, duplicate=True)
+                    position += 1
+                else:
+                    group_limit = 1  # find which one is the duplicate
+
+    def _join_group(
+        self, queue: list[tuple[int, Interaction, str | None]], start: int, limit: int
+    ) -> list[tuple[int, Interaction, str | None]]:
+        assert self.head is not None
+        group = [queue[start]]
+        simulated = self.head.model_copy(
+            update={"last_activity": max(self.head.last_activity, queue[start][1].timestamp)}
+        )
+        for entry in queue[start + 1 :]:
+            if (
+                len(group) >= limit
+                or entry[2]
+                or decide(simulated, entry[1].timestamp, self.timeout) is not Decision.JOIN
+            ):
+                break
+            group.append(entry)
+            simulated.last_activity = max(simulated.last_activity, entry[1].timestamp)
+        return group
+
+    def _explicit(self, index: int, rec: Interaction, session_id: str) -> None:
+        """Explicit handoff: the named session, created if it does not exist yet."""
+        for _ in range(MAX_ATTEMPTS):
+            meta = self.store.get_session(session_id)
+            move_head = self.head is None or rec.timestamp >= self.head.last_activity
+            try:
+                if meta is None:
+                    self.store.create_session(
+                        new_meta(session_id, rec, now=rec.received_at), [rec], move_head=move_head
+                    )
+                    self._done(index, session_id, rec, new=True)
+                else:
+                    if meta.student_id != rec.student_id:
+                        raise Conflict(f"session {session_id} belongs to another student", field="session_id")
+                    self.store.append_to_session(meta, [rec], move_head=move_head)
+                    self._done(index, session_id, rec, new=False)
+                if move_head:
+                    self.head = (
+                        self.store.get_head(self.student_id)
+                        if self.head is None
+                        else Head(
+                            student_id=self.student_id,
+                            session_id=session_id,
+                            session_start=meta.start_time if meta else rec.timestamp,
+                            last_activity=rec.timestamp,
+                        )
+                    )
+                return
+            except DuplicateInteraction as dup:
+                self._done(index, dup.session_id or session_id, rec, new=False, duplicate=True)
+                return
+            except (HeadChanged, SessionIdTaken):
+                self.head = self.store.get_head(self.student_id)
+        raise ServiceUnavailable("too much contention on this session; retry")
+
+    def _late(self, index: int, rec: Interaction) -> None:
+        """A call older than the current session: into the session whose span holds it."""
+        suffix = 1
+        for _ in range(MAX_ATTEMPTS):
+            prev, nxt = self.store.neighbours(self.student_id, rec.timestamp)
+            target: SessionMeta | None = None
+            if prev is not None and rec.timestamp - prev.last_activity <= self.timeout:
+                target = prev
+            elif nxt is not None and nxt.start_time - rec.timestamp <= self.timeout:
+                target = nxt
+            try:
+                if target is not None:
+                    fresh = self.store.get_session(target.session_id) or target
+                    self.store.append_to_session(fresh, [rec], move_head=False)
+                    self._done(index, target.session_id, rec, new=False)
+                else:
+                    meta = new_meta(session_id_for(self.student_id, rec.timestamp, suffix), rec, now=rec.received_at)
+                    self.store.create_session(meta, [rec], move_head=False)
+                    self._done(index, meta.session_id, rec, new=True)
+                return
+            except DuplicateInteraction as dup:
+                self._done(index, dup.session_id or "", rec, new=False, duplicate=True)
+                return
+            except SessionIdTaken:
+                suffix += 1
+            except HeadChanged:
+                continue
+        raise ServiceUnavailable("too much contention on this student's sessions; retry")
+
+
+# ------------------------------------------------------------------------ reading
+def format_duration(span: timedelta) -> str:
+    """Human estimate of a session's length: ``"15 minutes"``, ``"under a minute"``."""
+    minutes = round(span.total_seconds() / 60)
+    if span.total_seconds() < 60:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def summarize(meta: SessionMeta, records: Sequence[Interaction]) -> SessionSummary:
+    """``session_summary`` from the session's calls (and platform duration when known)."""
+    start = min([meta.start_time, *(r.timestamp for r in records)])
+    end = meta.end_time or max([meta.last_activity, *(r.timestamp for r in records)])
+    call_duration = (meta.conversation or {}).get("call_duration")
+    span = timedelta(seconds=float(call_duration)) if call_duration else end - start
+    subjects = sorted({s for r in records for s in r.subjects} | set(meta.subjects))
+    return SessionSummary(
+        duration_estimated=format_duration(span),
+        data_requests=len(records),
+        subjects_accessed=subjects,
+    )
+
+
+def export_session(meta: SessionMeta, records: Sequence[Interaction]) -> SessionExport:
+    """The documented JSON shape of one session."""
+    ordered = sorted(records, key=lambda r: (r.timestamp, r.interaction_id))
+    return SessionExport(
+        session_id=meta.session_id,
+        student_id=meta.student_id,
+        start_time=meta.start_time,
+        end_time=meta.end_time,
+        last_activity=meta.last_activity,
+        platform=meta.platform,
+        status=meta.status,
+        mcp_interactions=[
+            ExportInteraction(
+                timestamp=r.timestamp,
+                function=r.function,
+                data_provided=r.data_provided,
+                arguments=r.arguments,
+                response_size=r.response_size or 0,
+                duration_ms=r.duration_ms or 0,
+                is_error=r.is_error,
+                subjects=r.subjects,
+                interaction_id=r.interaction_id,
+                call_id=r.call_id,
+            )
+            for r in ordered
+        ],
+        conversation=meta.conversation,
+        vapi_metadata=meta.vapi_metadata,
+        session_summary=summarize(meta, ordered),
+        matching=meta.matching or {"strategy": "none"},
+        analysis=meta.analysis,
+    )

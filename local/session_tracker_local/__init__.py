@@ -1,0 +1,1 @@
+"""CLI and local stack for tutor-session-tracker."""

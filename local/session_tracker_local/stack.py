@@ -1,0 +1,378 @@
+"""The local stack: what ``make run`` / ``session-tracker serve`` starts.
+
+Everything comes from ``template.yaml``: the table (created from its definition),
+the functions (their handlers run in-process), and their event sources —
+``HttpApi`` routes on a local HTTP server, ``Schedule``/``ScheduleV2`` timers, and
+``DynamoDB`` stream pollers. Adding a function to the template adds it here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from session_tracker_local.apigw import LocalHttpApi, Router
+from session_tracker_local.cfn import EventSource, FunctionSpec, Template, resolve
+from session_tracker_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java_available
+from session_tracker_local.lambda_host import FunctionPool
+
+log = logging.getLogger("session_tracker_local")
+
+Backend = Literal["auto", "dynamodb-local", "moto"]
+
+
+class Runner(Protocol):
+    """A local event source (schedule, stream poller) feeding one function."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: the nearest directory holding ``template.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "template.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("template.yaml not found in this directory or any parent")
+
+
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+
+
+def schedule_seconds(expression: str) -> float:
+    """Seconds between runs for ``rate(...)``; ``cron(...)`` runs every minute locally."""
+    m = _RATE.match(expression.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2).rstrip("s")
+        return n * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+    if expression.strip().startswith("cron("):
+        return 60.0
+    raise ValueError(f"unsupported schedule expression: {expression!r}")
+
+
+class ScheduleRunner:
+    """Invokes a function with an EventBridge scheduled event at the declared rate."""
+
+    def __init__(
+        self, pool: FunctionPool, source: EventSource, refs: dict[str, Any], *, interval: float | None = None
+    ) -> None:
+        props = resolve(source.properties, refs)
+        self.pool = pool
+        self.name = source.name
+        self.expression = str(props.get("Schedule") or props.get("ScheduleExpression") or "rate(1 minute)")
+        self.interval = interval or schedule_seconds(self.expression)
+        self.input = props.get("Input")
+        self.enabled = props.get("Enabled", True) not in (False, "false", "False")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+
+    def event(self) -> dict[str, Any]:
+        if self.input:
+            import json
+
+            return json.loads(self.input) if isinstance(self.input, str) else dict(self.input)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "000000000000",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "resources": [f"arn:aws:events:local:000000000000:rule/{self.pool.spec.logical_id}-{self.name}"],
+            "detail": {},
+        }
+
+    def run_once(self) -> Any:
+        self.runs += 1
+        return self.pool.invoke(self.event())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("scheduled run of %s failed", self.pool.spec.logical_id)
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        self._thread = threading.Thread(target=self._loop, name=f"schedule-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+
+RunnerFactory = Callable[["LocalStack", FunctionPool, EventSource], Runner | None]
+
+
+def _schedule_factory(stack: LocalStack, pool: FunctionPool, source: EventSource) -> Runner:
+    return ScheduleRunner(pool, source, stack.refs, interval=stack.options.schedule_interval)
+
+
+def _stream_factory(stack: LocalStack, pool: FunctionPool, source: EventSource) -> Runner | None:
+    try:
+        from session_tracker_local.streams import StreamPoller
+    except ImportError:
+        log.warning("%s: DynamoDB stream events are not supported by this local stack", pool.spec.logical_id)
+        return None
+    return StreamPoller(stack, pool, source)
+
+
+EVENT_RUNNERS: dict[str, RunnerFactory] = {
+    "Schedule": _schedule_factory,
+    "ScheduleV2": _schedule_factory,
+    "DynamoDB": _stream_factory,
+}
+
+
+@dataclass
+class StackOptions:
+    root: Path
+    host: str = "127.0.0.1"
+    port: int = 3000
+    data_dir: Path | None = None
+    """Where DynamoDB Local keeps its files; ``None`` keeps data in memory."""
+    backend: Backend = "auto"
+    table_name: str = "tutor-session-tracker-local"
+    ingest_token: str | None = None
+    vapi_secret: str | None = None
+    run_schedules: bool = True
+    run_streams: bool = True
+    schedule_interval: float | None = None
+    """Override every schedule's interval (seconds); ``None`` uses the template's rate."""
+    max_concurrency: int = 8
+    access_log: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    """Start/stop the whole local stack; usable as a context manager."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.template = Template.load(options.root / "template.yaml")
+        self.backend: str = ""
+        self.notice: str | None = None
+        self.dynamodb_endpoint: str | None = None
+        self._ddb: DynamoDBLocal | None = None
+        self._moto: Any = None
+        self.server: LocalHttpApi | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.runners: list[Runner] = []
+        self.refs: dict[str, Any] = {}
+        self.ingest_token = options.ingest_token or os.environ.get("INGEST_TOKEN") or secrets.token_urlsafe(24)
+        self.vapi_secret = options.vapi_secret or os.environ.get("VAPI_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        self._saved_env: dict[str, str | None] = {}
+
+    # --------------------------------------------------------------- backend
+    def _start_backend(self) -> None:
+        want = self.options.backend
+        if want in ("auto", "dynamodb-local"):
+            if java_available():
+                try:
+                    cache = Path(os.environ.get("SESSION_TRACKER_CACHE", self.options.root / ".cache"))
+                    db_path = self.options.data_dir / "dynamodb" if self.options.data_dir else None
+                    self._ddb = DynamoDBLocal(cache_dir=cache / "dynamodb-local", db_path=db_path).start()
+                    self.backend = "dynamodb-local"
+                    self.dynamodb_endpoint = self._ddb.endpoint
+                    return
+                except DynamoDBLocalUnavailable as exc:
+                    if want == "dynamodb-local":
+                        raise
+                    self.notice = f"DynamoDB Local could not start ({exc}); using in-process moto instead."
+            elif want == "dynamodb-local":
+                raise DynamoDBLocalUnavailable("java is not installed")
+            else:
+                self.notice = "java not found: using in-process moto instead of DynamoDB Local (data is in memory)."
+        from moto import mock_aws
+
+        self._moto = mock_aws()
+        self._moto.start()
+        self.backend = "moto"
+
+    def _set_env(self, key: str, value: str | None) -> None:
+        if key not in self._saved_env:
+            self._saved_env[key] = os.environ.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+    def _configure_env(self) -> None:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_endpoint,
+            "INGEST_TOKEN": self.ingest_token,
+            "VAPI_WEBHOOK_SECRET": self.vapi_secret,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            "SESSION_CONFIG": os.environ.get("SESSION_CONFIG", str(self.options.root / "session_config.yaml")),
+            "SESSION_TRACKER_LOCAL": "1",
+            **self.options.extra_env,
+        }.items():
+            self._set_env(key, value)
+
+    def _build_refs(self) -> None:
+        refs: dict[str, Any] = {k: v for k, v in self.template.parameter_defaults().items() if v is not None}
+        refs.update(
+            {
+                "Stage": "local",
+                "AWS::Region": os.environ["AWS_DEFAULT_REGION"],
+                "AWS::AccountId": "000000000000",
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": "tutor-session-tracker-local",
+            }
+        )
+        table_id, _ = self.template.table()
+        refs[table_id] = self.options.table_name
+        refs[f"{table_id}.Arn"] = f"arn:aws:dynamodb:local:000000000000:table/{self.options.table_name}"
+        for logical_id in self.template.resources:
+            refs.setdefault(logical_id, logical_id)
+        self.refs = refs
+
+    def _create_table(self) -> None:
+        import boto3
+
+        client = boto3.client("dynamodb")
+        request = self.template.create_table_request(self.options.table_name)
+        with contextlib.suppress(client.exceptions.ResourceInUseException):
+            client.create_table(**request)
+        client.get_waiter("table_exists").wait(
+            TableName=self.options.table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+        )
+
+    def _function_env(self, spec: FunctionSpec) -> None:
+        for key, raw in spec.environment.items():
+            value = resolve(raw, self.refs)
+            if key.endswith("_PARAM"):
+                continue  # secrets come from the environment locally, not SSM
+            if value in ("", None):
+                continue
+            current = os.environ.get(key)
+            if key in self._saved_env and current is not None and current != str(value):
+                log.warning("env %s differs between functions (%s vs %s); using %s", key, current, value, current)
+                continue
+            self._set_env(key, str(value))
+
+    # ------------------------------------------------------------------ life
+    def start(self) -> LocalStack:
+        try:
+            self._start_backend()
+            self._configure_env()
+            self._build_refs()
+            self._create_table()
+            functions = self.template.functions()
+            for spec in functions:
+                self._function_env(spec)
+            from session_tracker import runtime
+
+            runtime.reset()
+            router = Router()
+            for spec in functions:
+                pool = FunctionPool(spec, max_concurrency=self.options.max_concurrency)
+                self.pools[spec.logical_id] = pool
+                for source in spec.events:
+                    if source.type == "HttpApi":
+                        props = resolve(source.properties, self.refs)
+                        router.add(str(props.get("Method", "ANY")), str(props["Path"]), pool)
+                    elif source.type in EVENT_RUNNERS:
+                        enabled = self.options.run_streams if source.type == "DynamoDB" else self.options.run_schedules
+                        if enabled:
+                            runner = EVENT_RUNNERS[source.type](self, pool, source)
+                            if runner is not None:
+                                self.runners.append(runner)
+                    else:
+                        log.warning("%s: event type %s is not emulated locally", spec.logical_id, source.type)
+                pool.warm()
+            self.server = LocalHttpApi(self.options.host, self.options.port, router, access_log=self.options.access_log)
+            self.server.start()
+            for runner in self.runners:
+                runner.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    @property
+    def router(self) -> Router:
+        assert self.server is not None
+        return self.server.router
+
+    def stop(self) -> None:
+        for runner in self.runners:
+            with contextlib.suppress(Exception):
+                runner.stop()
+        self.runners = []
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._ddb is not None:
+            self._ddb.stop()
+            self._ddb = None
+        if self._moto is not None:
+            with contextlib.suppress(Exception):
+                self._moto.stop()
+            self._moto = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        """The banner printed by ``serve``: URL, tokens, data location, routes."""
+        lines = [
+            f"tutor-session-tracker local stack on {self.url}",
+            f"  INGEST_TOKEN={self.ingest_token}",
+            f"  VAPI_WEBHOOK_SECRET={self.vapi_secret}",
+        ]
+        if self.backend == "dynamodb-local":
+            where = self.options.data_dir / "dynamodb" if self.options.data_dir else "memory (not kept)"
+            lines.append(
+                f"  data: DynamoDB Local at {self.dynamodb_endpoint}, table {self.options.table_name}, files in {where}"
+            )
+        else:
+            lines.append(f"  data: in-process moto, table {self.options.table_name} (in memory, lost on exit)")
+        if self.notice:
+            lines.append(f"  NOTICE: {self.notice}")
+        lines.append("  routes:")
+        lines += [f"    {r.method:6} {r.path:40} -> {r.pool.spec.logical_id}" for r in self.router.routes]
+        for runner in self.runners:
+            lines.append(f"  runner: {type(runner).__name__} -> {runner.pool.spec.logical_id}")
+        return "\n".join(lines)
