@@ -13,7 +13,7 @@ from pydantic import Discriminator, Tag
 from session_tracker import sessions
 from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
 from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
-from session_tracker.observability import MetricUnit, logger, metrics, tracer
+from session_tracker.observability import count, logger, metrics, tracer
 from session_tracker.runtime import deps
 
 app = make_app()
@@ -44,10 +44,10 @@ def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | Ing
         timeout=deps().config.session_tracking.timeout,
     )
     stored = [r for r in results if not r.duplicate]
-    metrics.add_metric(name="InteractionsLogged", unit=MetricUnit.Count, value=len(stored))
-    metrics.add_metric(name="SessionsOpened", unit=MetricUnit.Count, value=sum(r.new_session for r in results))
+    count("InteractionsLogged", len(stored))
+    count("SessionsOpened", sum(r.new_session for r in results))
     if len(stored) != len(results):
-        metrics.add_metric(name="DuplicateInteractions", unit=MetricUnit.Count, value=len(results) - len(stored))
+        count("DuplicateInteractions", len(results) - len(stored))
     logger.info(
         "interactions logged",
         extra={

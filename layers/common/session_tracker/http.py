@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker.config import SecretRef
-from session_tracker.errors import DomainError, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from session_tracker.errors import DomainError, PayloadTooLarge, ServiceUnavailable, Unauthorized, Unprocessable
 from session_tracker.models import Problem
 from session_tracker.observability import logger
 
@@ -89,9 +89,17 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return problem_response(problem(500, "Internal error", "unexpected error; it has been logged"))
 
 
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` that turns pathological nesting into a 422 instead of a crash."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise Unprocessable("the JSON body is nested too deeply", field="body") from exc
+
+
 def make_app() -> APIGatewayHttpResolver:
     """A resolver with validation (OpenAPI) and our error mapping."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_json)
     register_error_handlers(app)
     return app
 
@@ -186,7 +194,7 @@ def json_body(event: dict[str, Any]) -> Any:
     from session_tracker.errors import BadRequest
 
     try:
-        return json.loads(body_bytes(event) or b"null")
+        return loads_json(body_bytes(event) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("the request body is not valid JSON") from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -10,8 +11,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "tutor-session-tracker")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "TutorSessionTracker")
 
+# An API call that records no metric (e.g. /health) is normal, not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
-__all__ = ["NAMESPACE", "SERVICE", "MetricUnit", "logger", "metrics", "tracer"]
+
+def count(name: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
+    """Record a metric (EMF). A no-op when metrics are disabled (locally, in tests), where
+    Powertools would otherwise keep accumulating values it never flushes."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        return
+    metrics.add_metric(name=name, unit=unit, value=value)
+
+
+__all__ = ["NAMESPACE", "SERVICE", "MetricUnit", "count", "logger", "metrics", "tracer"]

@@ -1,0 +1,188 @@
+"""Ingest hot path: the log_interaction handler in-process vs a raw boto3 put_item.
+
+Both hit the same DynamoDB Local table in the same run, interleaved, so machine
+noise affects both alike. Also counts DynamoDB requests per logged call in
+steady state and at a session boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.stats import ratio, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _event(body: dict[str, Any], token: str) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "POST /interactions",
+        "rawPath": "/interactions",
+        "rawQueryString": "",
+        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/interactions", "sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "POST /interactions",
+            "stage": "$default",
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import boto3
+
+    from session_tracker_local.cfn import Template
+    from session_tracker_local.dynamodb_local import DynamoDBLocal
+    from session_tracker_local.lambda_host import FakeContext, load_handler
+
+    n = 100 if quick else 400
+    template = Template.load(ROOT / "template.yaml")
+    token = "bench-token"
+    with DynamoDBLocal(cache_dir=ROOT / ".cache" / "dynamodb-local") as ddb:
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL_DYNAMODB": ddb.endpoint,
+                "TABLE_NAME": "bench",
+                "INGEST_TOKEN": token,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "SESSION_CONFIG": str(ROOT / "session_config.yaml"),
+            }
+        )
+        client = boto3.client("dynamodb")
+        client.create_table(**template.create_table_request("bench"))
+        client.get_waiter("table_exists").wait(TableName="bench")
+        spec = next(f for f in template.functions() if f.logical_id == "LogInteractionFunction")
+        from session_tracker import runtime
+
+        runtime.reset()
+        _, handler = load_handler(spec)
+        store_client = runtime.deps().store.client
+        counts: Counter[str] = Counter()
+        store_client.meta.events.register("before-call.dynamodb", lambda model, **_: counts.update([model.name]))
+
+        t0 = datetime(2026, 1, 17, 14, 0, tzinfo=UTC)
+        body = {
+            "student_id": "bench_student",
+            "function": "get_student_context",
+            "arguments": {"student_id": "bench_student"},
+            "data_provided": ["profile", "progress"],
+            "subjects": ["mathematics"],
+            "response_size": 1834,
+            "duration_ms": 42,
+        }
+        raw_item = {k: {"S": json.dumps(v) if not isinstance(v, str) else v} for k, v in body.items()}
+
+        def handler_call(i: int) -> float:
+            event = _event(
+                body | {"timestamp": (t0 + timedelta(seconds=i)).isoformat(), "interaction_id": f"h{i}"}, token
+            )
+            start = time.perf_counter()
+            response = handler(event, FakeContext(function_name="bench"))
+            elapsed = time.perf_counter() - start
+            assert response["statusCode"] == 202, response
+            return elapsed
+
+        def raw_get_transact(i: int) -> float:
+            """The minimum DynamoDB work for a consistent, idempotent log: read a pointer, then one
+            transaction (put the call, update the pointer) - without any of our code around it."""
+            start = time.perf_counter()
+            client.get_item(TableName="bench", Key={"PK": {"S": "RAWHEAD"}, "SK": {"S": "HEAD"}}, ConsistentRead=True)
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "bench",
+                            "Item": raw_item | {"PK": {"S": f"RAWT#{i}"}, "SK": {"S": "RAW"}},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": "bench",
+                            "Key": {"PK": {"S": "RAWHEAD"}, "SK": {"S": "HEAD"}},
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": "bench",
+                            "Key": {"PK": {"S": "RAWMETA"}, "SK": {"S": "META"}},
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+            return time.perf_counter() - start
+
+        def raw_put(i: int) -> float:
+            item = raw_item | {"PK": {"S": f"RAW#{i}"}, "SK": {"S": "RAW"}}
+            start = time.perf_counter()
+            client.put_item(TableName="bench", Item=item)
+            return time.perf_counter() - start
+
+        handler_call(-1)  # opens the session (boundary) and warms everything
+        for i in range(20):
+            raw_put(-100 - i)
+            raw_get_transact(-100 - i)
+            handler_call(-100 + i)
+        counts.clear()
+        handler_times, raw_times, tx_times = [], [], []
+        for i in range(n):
+            raw_times.append(raw_put(i))
+            tx_times.append(raw_get_transact(i))
+            handler_times.append(handler_call(i))
+        steady = dict(counts)
+        steady_per_call = sum(counts.values()) / n
+
+        counts.clear()
+        boundaries = 20
+        for j in range(boundaries):  # each call 11 minutes after the previous: a new session every time
+            event = _event(
+                body | {"student_id": "bench_boundary", "timestamp": (t0 + timedelta(minutes=11 * j)).isoformat()},
+                token,
+            )
+            assert handler(event, FakeContext(function_name="bench"))["statusCode"] == 202
+        boundary_per_call = sum(counts.values()) / boundaries
+        boundary_ops = {k: v / boundaries for k, v in counts.items()}
+
+        counts.clear()
+        batch = {"interactions": [body | {"timestamp": (t0 + timedelta(seconds=n + k)).isoformat()} for k in range(25)]}
+        assert handler(_event(batch, token), FakeContext(function_name="bench"))["statusCode"] == 202
+        batch_requests = sum(counts.values())
+
+    h, r, tx = summary(handler_times), summary(raw_times), summary(tx_times)
+    return {
+        "name": "ingest",
+        "description": "log_interaction handler in-process vs raw boto3 put_item, same DynamoDB Local table",
+        "handler": h,
+        "raw_put_item": r,
+        "raw_get_plus_transaction": tx,
+        "ratio_handler_to_raw": ratio(h, r),
+        "ratio_handler_to_raw_get_plus_transaction": ratio(h, tx),
+        "ratio_raw_get_plus_transaction_to_raw": ratio(tx, r),
+        "dynamodb_requests_per_call": {
+            "steady_state": round(steady_per_call, 3),
+            "steady_state_ops": {k: round(v / n, 3) for k, v in steady.items()},
+            "boundary": round(boundary_per_call, 3),
+            "boundary_ops": boundary_ops,
+            "batch_of_25_same_student": batch_requests,
+        },
+    }

@@ -1,0 +1,178 @@
+"""The log_interaction Lambda handler, invoked with API Gateway v2 events, on DynamoDB Local."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from session_tracker import runtime
+from session_tracker.store import DynamoStore
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT = json.loads((ROOT / "tests/events/post_interaction.json").read_text())
+
+
+class Ctx:
+    function_name = "LogInteractionFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:LogInteractionFunction"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def _load(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"_test_{name}", ROOT / "functions" / name / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
+    runtime.reset()
+    module = _load("log_interaction")
+    config = runtime.get_config()
+    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store))
+    yield lambda event: module.lambda_handler(event, Ctx())
+    runtime.reset()
+
+
+def event_with(
+    body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None, b64: bool = False
+) -> dict[str, Any]:
+    event = copy.deepcopy(EVENT)
+    if raw is not None:
+        event["body"] = raw
+    elif body is not None:
+        event["body"] = json.dumps(body)
+    if headers is not None:
+        event["headers"] = headers
+    if b64:
+        event["body"] = base64.b64encode(event["body"].encode()).decode()
+        event["isBase64Encoded"] = True
+    return event
+
+
+def problem(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    return json.loads(response["body"])
+
+
+def test_sample_event_is_accepted_and_stored(handler, ddb_store) -> None:
+    response = handler(EVENT)
+    assert response["statusCode"] == 202
+    body = json.loads(response["body"])
+    assert body == {
+        "session_id": "emma_smith_20260117_1430",
+        "interaction_id": "evt-0001",
+        "new_session": True,
+        "duplicate": False,
+    }
+    meta, [record] = ddb_store.read_session("emma_smith_20260117_1430")
+    assert record.arguments == {"student_id": "emma_smith"}
+    assert record.data_provided == ["profile", "progress"]
+    assert meta.platform == "vapi" and meta.call_ids == ["53077b4f-8470-4ae4-b473-ec0b2be99634"]
+
+
+def test_base64_body_is_decoded(handler) -> None:
+    assert handler(event_with(b64=True))["statusCode"] == 202
+
+
+def test_batch_answers_results_in_order(handler) -> None:
+    body = {
+        "interactions": [
+            {"student_id": "a", "function": "f", "timestamp": "2026-01-17T14:30:00Z"},
+            {"student_id": "b", "function": "g", "timestamp": "2026-01-17T14:31:00Z"},
+        ]
+    }
+    response = handler(event_with(body))
+    assert response["statusCode"] == 202
+    assert [r["session_id"] for r in json.loads(response["body"])["results"]] == ["a_20260117_1430", "b_20260117_1431"]
+
+
+def test_retry_is_acknowledged_and_stored_once(handler, ddb_store) -> None:
+    handler(EVENT)
+    again = handler(EVENT)
+    assert again["statusCode"] == 202 and json.loads(again["body"])["duplicate"] is True
+    assert ddb_store.read_session("emma_smith_20260117_1430")[0].interaction_count == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ({}, "missing bearer token"),
+        ({"authorization": "Bearer wrong"}, "invalid bearer token"),
+        ({"authorization": "Basic dGVzdA=="}, "missing bearer token"),
+    ],
+)
+def test_bad_credentials_are_401_problems(handler, headers, detail) -> None:
+    response = handler(event_with(headers=headers))
+    assert response["statusCode"] == 401
+    assert detail in problem(response)["detail"]
+
+
+def test_auth_is_checked_before_the_body_is_parsed(handler) -> None:
+    response = handler(event_with(raw="{not json", headers={}))
+    assert response["statusCode"] == 401
+
+
+def test_malformed_json_is_400(handler) -> None:
+    response = handler(event_with(raw='{"student_id": '))
+    assert response["statusCode"] == 400
+    assert problem(response)["title"] == "Malformed JSON"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"function": "f"}, "student_id"),
+        ({"student_id": "emma"}, "function"),
+        ({"student_id": "emma", "function": 3}, "function"),
+        ({"student_id": "emma", "function": "f", "timestamp": "yesterday"}, "timestamp"),
+        ({"student_id": "emma", "function": "f", "response_size": -1}, "response_size"),
+        ({"student_id": "emma", "function": "f", "arguments": [1, 2]}, "arguments"),
+        ({"student_id": "../etc/passwd", "function": "f"}, "student_id"),
+        ({"student_id": "emma#HEAD", "function": "f"}, "student_id"),
+        ({"student_id": "emma", "function": "f", "session_id": "a/b"}, "session_id"),
+        ({"interactions": []}, "interactions"),
+        ({"interactions": [{"student_id": "a", "function": "f"}] * 26}, "interactions"),
+        ({"interactions": [{"student_id": "a"}]}, "interactions.0.function"),
+        ([1, 2], "body"),
+        ("just a string", "body"),
+    ],
+)
+def test_schema_violations_are_422_naming_the_field(handler, body, field) -> None:
+    response = handler(event_with(body))
+    assert response["statusCode"] == 422, response
+    fields = [e["field"] for e in problem(response)["errors"]]
+    assert field in fields, fields
+
+
+def test_body_over_the_limit_is_413(handler) -> None:
+    big = {"student_id": "emma", "function": "f", "arguments": {"blob": "x" * (1024 * 1024)}}
+    response = handler(event_with(big))
+    assert response["statusCode"] == 413
+    assert "limit" in problem(response)["detail"]
+
+
+def test_health_needs_no_token_and_openapi_lists_every_route() -> None:
+    module = _load("sessions_api")
+    health = module.lambda_handler(
+        event_with(headers={})
+        | {
+            "rawPath": "/health",
+            "routeKey": "GET /health",
+            "requestContext": EVENT["requestContext"] | {"http": {"method": "GET", "path": "/health"}},
+        },
+        Ctx(),
+    )
+    assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"

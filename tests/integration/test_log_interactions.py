@@ -1,0 +1,230 @@
+"""Session rules against real storage (moto and DynamoDB Local)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from helpers import T0, call, count_requests, minutes
+
+from session_tracker.errors import Conflict
+from session_tracker.sessions import log_interactions
+
+TIMEOUT = timedelta(minutes=10)
+
+
+def log(store, *items, now=None):
+    return log_interactions(list(items), store=store, now=now or T0 + minutes(60), timeout=TIMEOUT)
+
+
+def test_first_call_opens_session_named_after_its_minute(store) -> None:
+    [result] = log(store, call())
+    assert result.session_id == "emma_smith_20260117_1430"
+    assert result.new_session is True
+
+
+def test_calls_within_timeout_share_a_session(store) -> None:
+    first = log(store, call(at=T0))[0]
+    second = log(store, call(at=T0 + minutes(9), function="get_progress"))[0]
+    assert (second.session_id, second.new_session) == (first.session_id, False)
+    meta, records = store.read_session(first.session_id)
+    assert meta.interaction_count == 2
+    assert [r.function for r in records] == ["get_student_context", "get_progress"]
+
+
+def test_gap_over_timeout_starts_new_session(store) -> None:
+    log(store, call(at=T0))
+    result = log(store, call(at=T0 + minutes(11)))[0]
+    assert result.new_session is True
+    assert result.session_id == "emma_smith_20260117_1441"
+
+
+def test_gap_is_measured_from_last_activity_not_start(store) -> None:
+    log(store, call(at=T0), call(at=T0 + minutes(8)))
+    result = log(store, call(at=T0 + minutes(17)))[0]
+    assert result.session_id == "emma_smith_20260117_1430"
+
+
+def test_same_minute_collision_gets_suffix(store) -> None:
+    log(store, call(at=T0, session_id="emma_smith_20260117_1430_manual"))
+    # An explicit session created the id emma_smith_20260117_1430 first:
+    log(store, call(at=T0, session_id="emma_smith_20260117_1431"))
+    log(store, call(student="zoe", at=T0, session_id="zoe_20260117_1430"))
+    result = log(store, call(student="zoe", at=T0 + minutes(30)))[0]
+    assert result.session_id == "zoe_20260117_1500"
+    # zoe's explicit session occupies ..._1430; a late call in a fresh minute-collision:
+    taken = log(store, call(student="max", at=T0, session_id="max_20260117_1430"))[0]
+    assert taken.new_session
+    late = log(store, call(student="max", at=T0 - minutes(30)))[0]
+    assert late.session_id == "max_20260117_1400"
+
+
+def test_second_session_in_same_minute_gets_suffix_2(store) -> None:
+    # The first session is created by an explicit handoff id equal to the generated one, for a
+    # different first call, then the student's head sequence starts a session in that minute.
+    log(store, call(student="ann", at=T0, session_id="ann_20260117_1430"))
+    # head now points at ann_20260117_1430 with last activity T0; a platform end marks it ended:
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"PK": {"S": "STUDENT#ann"}, "SK": {"S": "HEAD"}},
+        UpdateExpression="SET ended_at = :e",
+        ExpressionAttributeValues={":e": {"S": "2026-01-17T14:30:06.000000Z"}},
+    )
+    result = log(store, call(student="ann", at=T0 + timedelta(seconds=30)))[0]
+    assert result.session_id == "ann_20260117_1430_2"
+    assert result.new_session
+
+
+def test_explicit_session_id_wins_over_gap_rule(store) -> None:
+    log(store, call(at=T0))
+    result = log(store, call(at=T0 + minutes(2), session_id="emma_handoff_1"))[0]
+    assert (result.session_id, result.new_session) == ("emma_handoff_1", True)
+    again = log(store, call(at=T0 + minutes(40), session_id="emma_handoff_1"))[0]
+    assert (again.session_id, again.new_session) == ("emma_handoff_1", False)
+    # Later calls without an id follow the explicit session (head moved to it).
+    follow = log(store, call(at=T0 + minutes(45)))[0]
+    assert follow.session_id == "emma_handoff_1"
+
+
+def test_explicit_session_of_another_student_is_a_conflict(store) -> None:
+    log(store, call(student="emma_smith", session_id="shared_1"))
+    with pytest.raises(Conflict):
+        log(store, call(student="zoe", session_id="shared_1"))
+
+
+def test_late_call_lands_in_the_earlier_session_it_belongs_to(store) -> None:
+    log(store, call(at=T0), call(at=T0 + minutes(5)))  # session A 14:30-14:35
+    later = log(store, call(at=T0 + minutes(60)))[0]  # session B 15:30
+    assert later.new_session
+    late = log(store, call(at=T0 + minutes(3), function="record_answer"))[0]
+    assert late.session_id == "emma_smith_20260117_1430"
+    assert not late.new_session
+    meta, records = store.read_session("emma_smith_20260117_1430")
+    assert meta.interaction_count == 3
+    assert [r.function for r in records][1] == "record_answer"
+
+
+def test_late_call_between_sessions_gets_its_own_session(store) -> None:
+    log(store, call(at=T0))
+    log(store, call(at=T0 + minutes(60)))
+    late = log(store, call(at=T0 + minutes(30)))[0]
+    assert late.session_id == "emma_smith_20260117_1500"
+    assert late.new_session
+
+
+def test_retried_interaction_id_is_stored_once(store) -> None:
+    first = log(store, call(interaction_id="abc-1"))[0]
+    retry = log(store, call(interaction_id="abc-1"), now=T0 + minutes(61))[0]
+    assert retry.duplicate and retry.session_id == first.session_id
+    meta, records = store.read_session(first.session_id)
+    assert meta.interaction_count == 1 and len(records) == 1
+
+
+def test_retry_without_timestamp_is_still_stored_once(store) -> None:
+    item = call(interaction_id="abc-2")
+    item.timestamp = None
+    first = log(store, item, now=T0)[0]
+    retry = log(store, item, now=T0 + timedelta(seconds=3))[0]
+    assert retry.duplicate and retry.session_id == first.session_id
+    assert store.read_session(first.session_id)[0].interaction_count == 1
+
+
+def test_batch_keeps_order_and_groups_sessions(store) -> None:
+    results = log(
+        store,
+        call(at=T0 + minutes(12), function="c"),
+        call(at=T0, function="a"),
+        call(student="zoe", at=T0, function="z"),
+        call(at=T0 + minutes(1), function="b"),
+    )
+    assert [r.session_id for r in results] == [
+        "emma_smith_20260117_1442",
+        "emma_smith_20260117_1430",
+        "zoe_20260117_1430",
+        "emma_smith_20260117_1430",
+    ]
+    assert [r.new_session for r in results] == [True, True, True, False]
+
+
+def test_duplicate_inside_a_batch_is_reported_not_stored_twice(store) -> None:
+    results = log(store, call(interaction_id="same"), call(interaction_id="same", function="other"))
+    assert [r.duplicate for r in results] == [False, True]
+    assert store.read_session(results[0].session_id)[0].interaction_count == 1
+
+
+def test_steady_state_costs_two_requests_per_call(store) -> None:
+    log(store, call(at=T0))
+    with count_requests(store.client) as counts:
+        log(store, call(at=T0 + minutes(1)))
+    assert sum(counts.values()) == 2, counts
+    assert counts == {"GetItem": 1, "TransactWriteItems": 1}
+
+
+def test_batch_of_25_for_one_student_costs_two_requests(store) -> None:
+    log(store, call(at=T0))
+    batch = [call(at=T0 + timedelta(seconds=10 * i), interaction_id=f"b{i}") for i in range(1, 26)]
+    with count_requests(store.client) as counts:
+        results = log(store, *batch)
+    assert sum(counts.values()) == 2, counts
+    assert {r.session_id for r in results} == {"emma_smith_20260117_1430"}
+
+
+def test_boundary_costs_two_requests(store) -> None:
+    log(store, call(at=T0))
+    with count_requests(store.client) as counts:
+        log(store, call(at=T0 + minutes(30)))
+    assert counts == {"GetItem": 1, "TransactWriteItems": 1}
+
+
+def test_items_carry_ttl_from_retention(store) -> None:
+    log(store, call(at=T0))
+    item = store.client.get_item(
+        TableName=store.table_name, Key={"PK": {"S": "SESSION#emma_smith_20260117_1430"}, "SK": {"S": "META"}}
+    )["Item"]
+    expected = int((T0 + timedelta(days=365)).timestamp())
+    assert int(item["expires_at"]["N"]) == expected
+
+
+def test_thirty_concurrent_first_calls_create_exactly_one_session(ddb_store) -> None:
+    """Real concurrency against DynamoDB Local: 30 threads, one student, same instant."""
+    import boto3
+
+    from session_tracker.store import DynamoStore
+
+    barrier = threading.Barrier(30)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    endpoint = ddb_store.client.meta.endpoint_url
+
+    def worker(i: int) -> None:
+        client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
+        own = DynamoStore(ddb_store.table_name, client=client)
+        barrier.wait()
+        try:
+            [r] = log_interactions(
+                [call(student="racer", at=T0 + timedelta(milliseconds=i), interaction_id=f"race-{i}")],
+                store=own,
+                now=T0,
+                timeout=TIMEOUT,
+            )
+            results.append(r.session_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert set(results) == {"racer_20260117_1430"}
+    meta, records = ddb_store.read_session("racer_20260117_1430")
+    assert meta.interaction_count == 30 and len(records) == 30
+    sessions = ddb_store.client.query(
+        TableName=ddb_store.table_name,
+        IndexName="GSI1",
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "STUDENT#racer"}},
+    )["Items"]
+    assert len(sessions) == 1
