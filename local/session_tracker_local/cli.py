@@ -49,6 +49,7 @@ def serve(
     if backend not in ("auto", "dynamodb-local", "moto"):
         raise typer.BadParameter("must be auto, dynamodb-local or moto", param_hint="--backend")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     root = find_root()
     options = StackOptions(
         root=root,
