@@ -183,8 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers[k] = f"{headers[k]},{value}" if k in headers else value
         route, params, known = self.server.router.match(method, parts.path)
         if route is None:
-            status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
-            self._send(*_gateway_error(status, status.phrase))
+            missing = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
+            self._send(*_gateway_error(missing, missing.phrase))
             return
         event = build_event(route, method, parts.path, parts.query, headers, body, params, self.client_address[0])
         try:
@@ -224,7 +224,7 @@ class LocalHttpApi(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="local-http-api", daemon=True)

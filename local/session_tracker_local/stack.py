@@ -262,7 +262,7 @@ class LocalStack:
         with contextlib.suppress(client.exceptions.ResourceInUseException):
             client.create_table(**request)
         client.get_waiter("table_exists").wait(
-            TableName=self.options.table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+            TableName=self.options.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
 
     def _function_env(self, spec: FunctionSpec) -> None:
@@ -374,5 +374,6 @@ class LocalStack:
         lines.append("  routes:")
         lines += [f"    {r.method:6} {r.path:40} -> {r.pool.spec.logical_id}" for r in self.router.routes]
         for runner in self.runners:
-            lines.append(f"  runner: {type(runner).__name__} -> {runner.pool.spec.logical_id}")
+            pool = getattr(runner, "pool", None)
+            lines.append(f"  runner: {type(runner).__name__} -> {pool.spec.logical_id if pool else '?'}")
         return "\n".join(lines)

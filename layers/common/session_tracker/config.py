@@ -129,11 +129,15 @@ class Webhooks(_Strict):
 AnalysisTrigger = Literal["on_session_complete", "on_request"]
 
 
+def _all_triggers() -> list[AnalysisTrigger]:
+    return ["on_session_complete", "on_request"]
+
+
 class AnalysisConfig(_Strict):
     enabled: bool = True
     model: str = "gpt-4o-mini"
     openai_api_key: SecretRef = SecretRef(env_var="OPENAI_API_KEY")
-    triggers: list[AnalysisTrigger] = Field(default_factory=lambda: ["on_session_complete", "on_request"])
+    triggers: list[AnalysisTrigger] = Field(default_factory=_all_triggers)
     max_sessions_per_day: int = Field(500, ge=0)
     max_input_tokens: int = Field(12000, gt=0)
     max_output_tokens: int = Field(1500, gt=0)

@@ -25,7 +25,7 @@ from session_tracker.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
-BEARER_SCHEME = {"bearerAuth": []}
+BEARER_SCHEME: dict[str, list[str]] = {"bearerAuth": []}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Problem:

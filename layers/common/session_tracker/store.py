@@ -369,7 +369,7 @@ class DynamoStore:
         failed: dict[str, tuple[Interaction | None, dict[str, Any] | None]] = {}
         for label, record, reason in zip(tx.labels, tx.records, reasons, strict=False):
             if reason.get("Code") == "ConditionalCheckFailed":
-                old = deserialize(reason["Item"]) if reason.get("Item") else None
+                old = deserialize(dict(reason["Item"])) if reason.get("Item") else None
                 failed.setdefault(label, (record, old))
         if not failed and not reasons:
             # Some emulators omit the reasons: treat as a lost race, the caller re-reads.
