@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 
+from session_tracker.blobs import BlobStore
 from session_tracker.errors import (
     Conflict,
     DuplicateInteraction,
@@ -345,3 +346,16 @@ def export_session(meta: SessionMeta, records: Sequence[Interaction]) -> Session
         matching=meta.matching or {"strategy": "none"},
         analysis=meta.analysis,
     )
+
+
+def read_export(session_id: str, *, store: SessionStore, blobs: BlobStore | None = None) -> SessionExport | None:
+    """One session in the export shape, ``None`` when it does not exist.
+
+    Every reader (read API, CLI, export, analysis) goes through here, so a
+    transcript offloaded to blob storage is always returned whole.
+    """
+    found = store.read_session(session_id)
+    if found is None:
+        return None
+    meta, records = found
+    return export_session(meta, records)

@@ -1,0 +1,80 @@
+"""Blob storage for bodies too large for a DynamoDB item (transcripts, raw webhook bodies).
+
+One small interface, two backends: S3 in AWS (``BLOB_BUCKET``), a directory locally
+(``BLOB_DIR``, what the local stack uses). Keys are relative paths such as
+``transcripts/{session_id}/{sha256}.json``; callers never build S3 URLs themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=/-]{0,1000}$")
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the bucket prefix or the local directory."""
+    if not _SAFE_KEY.match(key) or ".." in key.split("/") or "//" in key:
+        raise ValueError(f"unsafe blob key: {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    """Where large bodies live; ``uri`` is what a stored pointer records."""
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/json") -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+
+class S3BlobStore:
+    """Objects in one S3 bucket (SSE by bucket default; lifecycle by retention)."""
+
+    def __init__(self, bucket: str, *, client: S3Client | None = None, prefix: str = "") -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix
+        self.client: S3Client = client or boto3.client("s3")
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/json") -> str:
+        full = self.prefix + check_key(key)
+        self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType=content_type)
+        return f"s3://{self.bucket}/{full}"
+
+    def get(self, key: str) -> bytes:
+        out = self.client.get_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
+        return out["Body"].read()
+
+
+class DirBlobStore:
+    """Files under one directory (the local stack; tests)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/json") -> str:
+        path = self.root / check_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path.resolve().as_uri()
+
+    def get(self, key: str) -> bytes:
+        return (self.root / check_key(key)).read_bytes()
+
+
+def blob_store_from_env() -> BlobStore | None:
+    """``BLOB_BUCKET`` (S3) or ``BLOB_DIR`` (a directory); ``None`` when neither is set."""
+    if os.environ.get("BLOB_BUCKET"):
+        return S3BlobStore(os.environ["BLOB_BUCKET"])
+    if os.environ.get("BLOB_DIR"):
+        return DirBlobStore(os.environ["BLOB_DIR"])
+    return None
