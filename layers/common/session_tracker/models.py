@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -48,7 +49,24 @@ def parse_iso(value: str) -> datetime:
 def _epoch_or_iso(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError("epoch timestamp out of range") from exc
+    return value
+
+
+MIN_YEAR, MAX_YEAR = 1970, 2200
+
+
+def _in_range(value: datetime) -> datetime:
+    """UTC, and within years 1970-2200: stored timestamps are fixed-width sortable text."""
+    try:
+        value = to_utc(value)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp must be between {MIN_YEAR} and {MAX_YEAR}") from exc
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"timestamp must be between {MIN_YEAR} and {MAX_YEAR}")
     return value
 
 
@@ -56,6 +74,7 @@ UtcDatetime = Annotated[
     datetime,
     BeforeValidator(_epoch_or_iso),
     BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    AfterValidator(_in_range),
     PlainSerializer(iso, return_type=str),
 ]
 
