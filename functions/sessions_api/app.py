@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker.http import bearer_gate, guarded, make_app
-from session_tracker.models import Health
+from session_tracker import reading
+from session_tracker.http import BEARER_SCHEME, guarded, make_app
+from session_tracker.models import ID_PATTERN, Health, SessionExport
 from session_tracker.observability import logger, metrics, tracer
+from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
 from session_tracker.runtime import deps
+from session_tracker.store import MAX_CURSOR_CHARS
+from session_tracker.ui import views
+from session_tracker.ui.auth import access_gate
 
 app = make_app()
 
@@ -34,7 +41,145 @@ def openapi() -> Response[Any]:
     return Response(200, "application/json", _openapi_document())
 
 
-_gate = bearer_gate(lambda: deps().config.api.auth_token)
+# ------------------------------------------------------------------ reading sessions
+SessionIdPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="The session id.")]
+StudentIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The student id.")]
+FromQuery = Annotated[
+    str | None,
+    Query(alias="from", max_length=40, description="Sessions that started at or after (ISO 8601 date or date-time)."),
+]
+ToQuery = Annotated[
+    str | None,
+    Query(alias="to", max_length=40, description="Sessions that started at or before (a date means its last instant)."),
+]
+CursorQuery = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page.")
+]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")]
+
+
+@app.get(
+    "/sessions/<session_id>",
+    summary="One session in the export format",
+    description="Interactions in time order, the whole conversation (also when kept in S3), platform "
+    "metadata, matching strategy, session summary and analysis. 404 when there is no such session.",
+    tags=["sessions"],
+    security=[BEARER_SCHEME],
+    responses={404: {"description": "No such session"}},
+)
+def get_session(session_id: SessionIdPath) -> SessionExport:
+    return reading.get_session(session_id, store=deps().store, blobs=deps().blobs)
+
+
+@app.get(
+    "/students/<student_id>/sessions",
+    summary="A student's sessions, newest first",
+    description="Sessions that started in [from, to], newest first. Paginated: pass `next_cursor` back "
+    "as `cursor` (with the same from/to) for the next page; a cursor from another query is a 422.",
+    tags=["sessions"],
+    security=[BEARER_SCHEME],
+)
+def list_student_sessions(
+    student_id: StudentIdPath,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    limit: LimitQuery = reading.DEFAULT_PAGE,
+    cursor: CursorQuery = None,
+) -> SessionPage:
+    return reading.student_sessions(
+        student_id,
+        store=deps().store,
+        start=reading.parse_bound(start, field="from"),
+        end=reading.parse_bound(end, field="to", end=True),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@app.get(
+    "/sessions",
+    summary="Every student's sessions in a time range, newest first",
+    description="For operators' exports: sessions that started in [from, to] (default: the last 7 days), "
+    "read one start day at a time. A page may be short and still have a `next_cursor`; pass it back "
+    "with the `start`/`end` of the response as from/to.",
+    tags=["sessions"],
+    security=[BEARER_SCHEME],
+)
+def list_sessions(
+    start: FromQuery = None,
+    end: ToQuery = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")] = 50,
+    cursor: CursorQuery = None,
+) -> SessionRefPage:
+    return reading.sessions_between(
+        store=deps().store,
+        now=datetime.now(UTC),
+        start=reading.parse_bound(start, field="from"),
+        end=reading.parse_bound(end, field="to", end=True),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+# ------------------------------------------------------------------- session pages (/ui)
+@app.get("/ui", include_in_schema=False)
+def ui_index(
+    student: Annotated[str | None, Query(max_length=200)] = None,
+    session: Annotated[str | None, Query(max_length=250)] = None,
+    cursor: CursorQuery = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> Response[str]:
+    return views.index(
+        app.current_event.raw_event,
+        store=deps().store,
+        token=deps().config.api.auth_token,
+        now=datetime.now(UTC),
+        student=student,
+        session=session,
+        cursor=cursor,
+        start=start,
+        end=end,
+    )
+
+
+@app.get("/ui/students/<student_id>", include_in_schema=False)
+def ui_student(
+    student_id: StudentIdPath,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    cursor: CursorQuery = None,
+) -> Response[str]:
+    return views.student(
+        app.current_event.raw_event,
+        student_id,
+        store=deps().store,
+        token=deps().config.api.auth_token,
+        now=datetime.now(UTC),
+        start=start,
+        end=end,
+        cursor=cursor,
+    )
+
+
+@app.get("/ui/sessions/<session_id>", include_in_schema=False)
+def ui_session(session_id: SessionIdPath) -> Response[str]:
+    return views.session(
+        app.current_event.raw_event,
+        session_id,
+        store=deps().store,
+        blobs=deps().blobs,
+        token=deps().config.api.auth_token,
+        now=datetime.now(UTC),
+    )
+
+
+@app.get("/ui/logout", include_in_schema=False)
+def ui_logout() -> Response[str]:
+    return views.sign_out(app.current_event.raw_event)
+
+
+_gate = access_gate(lambda: deps().config.api.auth_token, clock=lambda: datetime.now(UTC))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

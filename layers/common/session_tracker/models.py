@@ -230,3 +230,74 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     service: str = "tutor-session-tracker"
     version: str
+
+
+class SessionRef(BaseModel):
+    """A session found through the day index: enough to read it."""
+
+    session_id: str
+    student_id: str
+    start_time: UtcDatetime
+
+
+# ------------------------------------------------------- lifecycle and analysis
+class AnalysisState(BaseModel):
+    """A session record as the analyzer sees it: status and the pending-analysis flags."""
+
+    session_id: str
+    student_id: str
+    status: SessionStatus
+    start_time: UtcDatetime
+    pending: bool = False
+    content_updated_at: str | None = None
+    """Exactly as stored: conditional writes compare it as text."""
+    trigger: str | None = None
+    analysis: dict[str, Any] | None = None
+
+
+class AnalysisUsage(BaseModel):
+    """One UTC day of analysis spend (the ``max_sessions_per_day`` counter and totals)."""
+
+    date: str
+    sessions: int = 0
+    """Analysis slots taken (sessions sent to the model) against ``max_sessions_per_day``."""
+    analyses: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    max_sessions_per_day: int | None = None
+
+
+# ------------------------------------------------------- platform data (webhooks)
+class CallLink(BaseModel):
+    """``CALL#{call_id}``: which session a platform call belongs to."""
+
+    call_id: str
+    session_id: str
+    student_id: str
+
+
+class PlatformWrite(BaseModel):
+    """What a platform message changes on a session record (computed by ``matching``).
+
+    ``expected_version`` is the session's ``platform_version`` as read (``None``: never
+    merged); the write succeeds only if no other platform write happened in between.
+    """
+
+    session_id: str
+    student_id: str
+    delivery_id: str
+    platform: str
+    call_id: str | None = None
+    status: SessionStatus
+    end_time: UtcDatetime
+    conversation: dict[str, Any] | None = None
+    vapi_metadata: dict[str, Any] | None = None
+    platform_metadata: dict[str, Any] | None = None
+    matching: dict[str, Any] | None = None
+    request_analysis: bool = True
+    head_ended_at: UtcDatetime | None = None
+    """Set the student's HEAD ``ended_at`` (only while it points at this session)."""
+    expected_version: int | None = None
+    now: UtcDatetime

@@ -13,7 +13,9 @@ platform call link     ``CALL#{call_id}``          ``CALL``
 =====================  ==========================  ===============================
 
 Indexes: ``GSI1`` (``gsi1pk = STUDENT#{student_id}``, ``gsi1sk = {start_time}#{session_id}``)
-lists a student's sessions by start time; ``GSI2`` is sparse (``gsi2pk = OPEN#{shard}``,
+lists a student's sessions by start time; ``GSI3`` (``gsi3pk = DAY#{YYYY-MM-DD}``,
+``gsi3sk = {start_time}#{session_id}``, projecting only ``student_id``) lists every
+session by start day (operators' exports); ``GSI2`` is sparse (``gsi2pk = OPEN#{shard}``,
 ``gsi2sk = last_activity``) and holds only sessions still open, for the idle closer.
 
 Callers pass models in and get models back; lost races come back as the domain
@@ -22,8 +24,12 @@ errors in :mod:`session_tracker.errors`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +42,25 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from session_tracker.errors import DuplicateInteraction, HeadChanged, SessionIdTaken, StoreConflict
-from session_tracker.models import Head, Interaction, SessionMeta, iso
+from session_tracker.errors import (
+    DuplicateDelivery,
+    DuplicateInteraction,
+    HeadChanged,
+    SessionIdTaken,
+    StoreConflict,
+    Unprocessable,
+)
+from session_tracker.models import (
+    AnalysisState,
+    AnalysisUsage,
+    Head,
+    Interaction,
+    SessionMeta,
+    SessionRef,
+    iso,
+    parse_iso,
+    to_utc,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -134,6 +157,7 @@ def meta_to_item(meta: SessionMeta, *, expires_at: int | None) -> dict[str, Any]
         "updated_at": iso(meta.updated_at) if meta.updated_at else None,
         "gsi1pk": f"STUDENT#{meta.student_id}",
         "gsi1sk": f"{iso(meta.start_time)}#{meta.session_id}",
+        **day_index_keys(meta.start_time, meta.session_id),
         "expires_at": expires_at,
     }
     if meta.status == "active":
@@ -202,6 +226,42 @@ class SessionStore(Protocol):
     def neighbours(self, student_id: str, at: datetime) -> tuple[SessionMeta | None, SessionMeta | None]: ...
 
     def read_session(self, session_id: str) -> tuple[SessionMeta, list[Interaction]] | None: ...
+
+    # reading sessions (sessions API, CLI)
+    def list_student_sessions(
+        self, student_id: str, *, start: datetime, end: datetime, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[SessionMeta], str | None]: ...
+
+    def list_sessions_between(
+        self, *, start: datetime, end: datetime, limit: int = 50, cursor: str | None = None, max_days: int = 32
+    ) -> tuple[list[SessionRef], str | None]: ...
+
+    # lifecycle and analysis (close_idle, analyze)
+    def due_sessions(self, cutoff: datetime, *, limit: int, page_size: int = 500) -> list[tuple[str, datetime]]: ...
+
+    def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]: ...
+
+    def close_session(
+        self, meta: SessionMeta, *, end_time: datetime, summary: dict[str, Any], now: datetime, request_analysis: bool
+    ) -> None: ...
+
+    def previous_sessions(self, student_id: str, before: datetime, *, limit: int) -> list[SessionMeta]: ...
+
+    def get_analysis_state(self, session_id: str) -> AnalysisState | None: ...
+
+    def request_analysis(self, session_id: str, *, now: datetime, trigger: str) -> None: ...
+
+    def save_analysis(
+        self, session_id: str, analysis: dict[str, Any], *, content_updated_at: str | None, clear_pending: bool
+    ) -> bool: ...
+
+    def reserve_analysis_slot(self, day: str, *, max_per_day: int, now: datetime) -> bool: ...
+
+    def release_analysis_slot(self, day: str) -> None: ...
+
+    def record_usage(self, day: str, *, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None: ...
+
+    def get_usage(self, day: str) -> AnalysisUsage: ...
 
 
 @dataclass
@@ -323,10 +383,11 @@ class DynamoStore:
             conds.append("last_activity <= :last")
             values["last"] = iso(new_last)
         if new_start is not None:
-            sets += ["start_time = :start", "gsi1sk = :g1"]
+            sets += ["start_time = :start", "gsi1sk = :g1", "gsi3pk = :g3pk", "gsi3sk = :g1"]
             conds.append("start_time >= :start")
             values["start"] = iso(new_start)
             values["g1"] = f"{iso(new_start)}#{meta.session_id}"
+            values["g3pk"] = day_index_keys(new_start, meta.session_id)["gsi3pk"]
         if student_guard:
             conds.append("student_id = :student")
             values["student"] = meta.student_id
@@ -464,7 +525,10 @@ class DynamoStore:
         values: dict[str, Any] = {"sid": head.session_id}
         if self.retention_days > 0:
             values["exp"] = self.expires_at(new_last or head.last_activity)
-        cond = "session_id = :sid"
+        # A session closed meanwhile (HEAD.ended_at set by close_idle / end of call) takes no
+        # call later than its end: the transaction fails, the caller re-reads HEAD and opens anew.
+        cond = "session_id = :sid AND (attribute_not_exists(ended_at) OR ended_at >= :latest)"
+        values["latest"] = iso(latest)
         if new_last is not None:
             head_sets.append("last_activity = :last")
             cond += " AND last_activity <= :last"
@@ -588,3 +652,700 @@ class DynamoStore:
     def lookup_marker(self, interaction_id: str) -> str | None:
         out = self.client.get_item(TableName=self.table_name, Key=serialize(marker_key(interaction_id)))
         return deserialize(out["Item"]).get("session_id") if "Item" in out else None
+
+    # ------------------------------------------- lifecycle and analysis (close_idle, analyze)
+    # Idle close: Query GSI2 (sparse: only active sessions carry gsi2pk/gsi2sk), one partition
+    # per OPEN#{shard}, ``gsi2sk < cutoff``, oldest first: reads only what is due, never the
+    # table. Closing REMOVEs gsi2pk/gsi2sk in the same conditional write, so the index only
+    # ever holds active sessions. Analysis: META flags ``pending_analysis`` (BOOL) and
+    # ``content_updated_at`` trigger the stream; the analyzer clears them conditionally.
+    # Daily spend: one counter item per UTC day, ``USAGE#{YYYY-MM-DD}`` / ``USAGE``.
+
+    def due_sessions(self, cutoff: datetime, *, limit: int, page_size: int = 500) -> list[tuple[str, datetime]]:
+        """Up to ``limit`` open sessions whose last activity is before ``cutoff``: (id, last_activity).
+
+        Shards are read round-robin, a page at a time, oldest first, so one busy shard
+        cannot starve the others and a run reads at most about ``limit`` index entries.
+        """
+        found: list[tuple[str, datetime]] = []
+        starts: dict[int, dict[str, Any] | None] = dict.fromkeys(range(OPEN_SHARDS))
+        while starts and len(found) < limit:
+            for shard in list(starts):
+                want = min(page_size, limit - len(found))
+                if want <= 0:
+                    break
+                kwargs: dict[str, Any] = {
+                    "IndexName": GSI2,
+                    "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk < :cutoff",
+                    "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", cutoff=iso(cutoff)),
+                    "ScanIndexForward": True,
+                    "Limit": want,
+                }
+                if starts[shard]:
+                    kwargs["ExclusiveStartKey"] = starts[shard]
+                out = self.client.query(TableName=self.table_name, **kwargs)
+                for raw in out.get("Items", []):
+                    item = deserialize(raw)
+                    found.append((item["PK"].removeprefix("SESSION#"), parse_iso(item["gsi2sk"])))
+                if "LastEvaluatedKey" in out:
+                    starts[shard] = out["LastEvaluatedKey"]
+                else:
+                    del starts[shard]
+        return found[:limit]
+
+    def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
+        """Session records by id (BatchGetItem, 100 a request), without the large fields."""
+        names = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status", "platform")
+        names += ("interaction_count", "subjects", "data_provided", "call_ids", "conversation")
+        found: dict[str, SessionMeta] = {}
+        ids = list(dict.fromkeys(session_ids))
+        for start in range(0, len(ids), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize(session_key(i)) for i in ids[start : start + 100]],
+                    "ProjectionExpression": ", ".join(f"#{n}" for n in range(len(names))),
+                    "ExpressionAttributeNames": {f"#{n}": name for n, name in enumerate(names)},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                out = self.client.batch_get_item(RequestItems=request)
+                for raw in out.get("Responses", {}).get(self.table_name, []):
+                    meta = item_to_meta(deserialize(raw))
+                    found[meta.session_id] = meta
+                request = out.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        return found
+
+    def close_session(
+        self,
+        meta: SessionMeta,
+        *,
+        end_time: datetime,
+        summary: dict[str, Any],
+        now: datetime,
+        request_analysis: bool,
+    ) -> None:
+        """Close an active session as read (``meta``); :class:`StoreConflict` if it changed since.
+
+        One transaction: the session record (condition ``last_activity`` unchanged and
+        ``status = active``; REMOVE the GSI2 keys) and the student's HEAD, which gets
+        ``ended_at`` only while it still points at this session (else a condition check that
+        it does not). A call that lands between the read and this write makes it fail.
+        """
+        sets = ["#status = :closed", "end_time = :end", "session_summary = :summary", "updated_at = :now"]
+        values: dict[str, Any] = {
+            "closed": "closed",
+            "active": "active",
+            "end": iso(end_time),
+            "summary": summary,
+            "now": iso(now),
+            "seen": iso(meta.last_activity),
+        }
+        if request_analysis:
+            sets += ["pending_analysis = :true", "content_updated_at = :now", "analysis_trigger = :trigger"]
+            values |= {"true": True, "trigger": "on_session_complete"}
+        meta_op = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize(session_key(meta.session_id)),
+                "UpdateExpression": f"SET {', '.join(sets)} REMOVE gsi2pk, gsi2sk",
+                "ConditionExpression": "last_activity = :seen AND #status = :active",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": _values(**values),
+            }
+        }
+        head_here = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize(head_key(meta.student_id)),
+                "UpdateExpression": "SET ended_at = :end",
+                "ConditionExpression": "session_id = :sid",
+                "ExpressionAttributeValues": _values(sid=meta.session_id, end=iso(end_time)),
+            }
+        }
+        head_elsewhere = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": serialize(head_key(meta.student_id)),
+                "ConditionExpression": "attribute_not_exists(PK) OR session_id <> :sid",
+                "ExpressionAttributeValues": _values(sid=meta.session_id),
+            }
+        }
+        for head_op in (head_here, head_elsewhere, head_here):
+            try:
+                self.client.transact_write_items(TransactItems=[meta_op, head_op])  # type: ignore[list-item]
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                current = self.get_session(meta.session_id)
+                if current is None or current.status != "active" or current.last_activity != meta.last_activity:
+                    raise StoreConflict(f"session {meta.session_id} changed while closing") from exc
+                # Only the HEAD condition failed: it points elsewhere (or moved); try the other form.
+        raise StoreConflict(f"the head of {meta.student_id} kept moving while closing {meta.session_id}")
+
+    def previous_sessions(self, student_id: str, before: datetime, *, limit: int) -> list[SessionMeta]:
+        """The student's sessions that started before ``before``, newest first (GSI1), small fields only."""
+        if limit <= 0:
+            return []
+        names = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
+        names += ("interaction_count", "subjects", "session_summary", "analysis")
+        out = self.client.query(
+            TableName=self.table_name,
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk < :before",
+            ExpressionAttributeValues=_values(pk=f"STUDENT#{student_id}", before=iso(before)),
+            ProjectionExpression=", ".join(f"#{n}" for n in range(len(names))),
+            ExpressionAttributeNames={f"#{n}": name for n, name in enumerate(names)},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [item_to_meta(deserialize(raw)) for raw in out.get("Items", [])]
+
+    def get_analysis_state(self, session_id: str) -> AnalysisState | None:
+        """Status, pending flags and current analysis of a session (consistent read)."""
+        names = ("session_id", "student_id", "status", "start_time", "pending_analysis")
+        names += ("content_updated_at", "analysis_trigger", "analysis")
+        out = self.client.get_item(
+            TableName=self.table_name,
+            Key=serialize(session_key(session_id)),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(f"#{n}" for n in range(len(names))),
+            ExpressionAttributeNames={f"#{n}": name for n, name in enumerate(names)},
+        )
+        if "Item" not in out:
+            return None
+        item = deserialize(out["Item"])
+        return AnalysisState(
+            session_id=item["session_id"],
+            student_id=item["student_id"],
+            status=item["status"],
+            start_time=item["start_time"],
+            pending=bool(item.get("pending_analysis")),
+            content_updated_at=item.get("content_updated_at"),
+            trigger=item.get("analysis_trigger"),
+            analysis=item.get("analysis"),
+        )
+
+    def request_analysis(self, session_id: str, *, now: datetime, trigger: str) -> None:
+        """Set ``pending_analysis`` (and ``content_updated_at``) so the stream runs the analyzer.
+
+        The stream filter fires on the flag's rising edge, so a flag left set (an analysis
+        that never finished) is first cleared, then set again. :class:`StoreConflict` when
+        the session does not exist.
+        """
+        key = serialize(session_key(session_id))
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="REMOVE pending_analysis",
+                ConditionExpression="attribute_exists(PK) AND pending_analysis = :true",
+                ExpressionAttributeValues=_values(true=True),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET pending_analysis = :true, content_updated_at = :now, analysis_trigger = :trigger",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=_values(true=True, now=iso(now), trigger=trigger),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise StoreConflict(f"session {session_id} does not exist") from exc
+
+    def save_analysis(
+        self, session_id: str, analysis: dict[str, Any], *, content_updated_at: str | None, clear_pending: bool
+    ) -> bool:
+        """Store ``analysis`` on the session; with ``clear_pending``, also clear the flags, but only
+        if ``content_updated_at`` is still what the analysis read. ``False``: newer content arrived
+        (nothing written; analyse again)."""
+        update = "SET analysis = :analysis"
+        values: dict[str, Any] = {"analysis": analysis}
+        condition = "attribute_exists(PK)"
+        if clear_pending:
+            update += " REMOVE pending_analysis, analysis_trigger"
+            if content_updated_at is None:
+                condition += " AND attribute_not_exists(content_updated_at)"
+            else:
+                condition += " AND content_updated_at = :seen"
+                values["seen"] = content_updated_at
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize(session_key(session_id)),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_values(**values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _usage_key(self, day: str) -> dict[str, Any]:
+        return serialize({"PK": f"USAGE#{day}", "SK": "USAGE"})
+
+    def reserve_analysis_slot(self, day: str, *, max_per_day: int, now: datetime) -> bool:
+        """Take one of the day's ``max_per_day`` analysis slots (atomic); ``False`` when none is left."""
+        if max_per_day <= 0:
+            return False
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._usage_key(day),
+                UpdateExpression="ADD sessions :one SET updated_at = :now, entity = :entity, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(sessions) OR sessions < :max",
+                ExpressionAttributeValues=_values(
+                    one=1,
+                    max=max_per_day,
+                    now=iso(now),
+                    entity="usage",
+                    exp=int((now + timedelta(days=400)).timestamp()),
+                ),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def release_analysis_slot(self, day: str) -> None:
+        """Give back a slot taken for a model call that failed (counted as a failure)."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._usage_key(day),
+            UpdateExpression="ADD sessions :minus, failures :one",
+            ExpressionAttributeValues=_values(minus=-1, one=1),
+        )
+
+    def record_usage(self, day: str, *, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """Add one analysis's tokens and estimated cost to the day's totals."""
+        adds = ["analyses :one", "input_tokens :in", "output_tokens :out"]
+        values: dict[str, Any] = {"one": 1, "in": input_tokens, "out": output_tokens}
+        if cost_usd is not None:
+            adds.append("cost_usd :cost")
+            values["cost"] = Decimal(f"{cost_usd:.8f}")
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._usage_key(day),
+            UpdateExpression="ADD " + ", ".join(adds),
+            ExpressionAttributeValues=_values(**values),
+        )
+
+    def get_usage(self, day: str) -> AnalysisUsage:
+        """The day's analysis totals (zeros when nothing ran that day)."""
+        out = self.client.get_item(TableName=self.table_name, Key=self._usage_key(day), ConsistentRead=True)
+        item = deserialize(out.get("Item") or {})
+        return AnalysisUsage(
+            date=day,
+            **{k: item[k] for k in ("sessions", "analyses", "failures", "input_tokens", "output_tokens") if k in item},
+            cost_usd=round(float(item.get("cost_usd", 0)), 6),
+        )
+
+    # ------------------------------------------------- reading sessions (sessions API, CLI)
+    # A student's sessions: Query GSI1 (gsi1pk = STUDENT#{id}, gsi1sk BETWEEN), newest first.
+    # Every session by start day: Query GSI3 (gsi3pk = DAY#{YYYY-MM-DD}), one query per day.
+    # Page tokens are opaque, bound to the query they came from and tamper-checked.
+
+    @property
+    def cursor_secret(self) -> bytes:
+        """Key of the page-token check (``CURSOR_SECRET``, else derived from the table name)."""
+        return (os.environ.get("CURSOR_SECRET") or f"cursor:{self.table_name}").encode()
+
+    def list_student_sessions(
+        self,
+        student_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[SessionMeta], str | None]:
+        """One page of a student's sessions that started in ``[start, end]``, newest first.
+
+        The records come without their large fields (conversation, analysis); read one
+        session for those. Raises :class:`InvalidCursor` for a token not made by this query.
+        """
+        query = _fingerprint("student", student_id, iso(start), iso(end))
+        kwargs: dict[str, Any] = {
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": _values(pk=f"STUDENT#{student_id}", a=iso(start), b=f"{iso(end)}#\uffff"),
+            "ProjectionExpression": ", ".join(f"#{i}" for i in range(len(_LIST_ATTRS))),
+            "ExpressionAttributeNames": {f"#{i}": name for i, name in enumerate(_LIST_ATTRS)},
+            "ScanIndexForward": False,
+        }
+        if cursor:
+            key = decode_cursor(cursor, query, secret=self.cursor_secret, keys=_GSI1_KEYS)
+            if key["gsi1pk"] != f"STUDENT#{student_id}":
+                raise InvalidCursor("the cursor belongs to another query")
+            kwargs["ExclusiveStartKey"] = serialize(key)
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            out = self.client.query(TableName=self.table_name, Limit=limit + 1 - len(items), **kwargs)
+            items += [deserialize(i) for i in out.get("Items", [])]
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        next_cursor = None
+        if len(items) > limit:
+            last = items[limit - 1]
+            next_cursor = encode_cursor({k: last[k] for k in _GSI1_KEYS}, query, secret=self.cursor_secret)
+        return [item_to_meta(i) for i in items[:limit]], next_cursor
+
+    def list_sessions_between(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int = 50,
+        cursor: str | None = None,
+        max_days: int = 32,
+    ) -> tuple[list[SessionRef], str | None]:
+        """One page of every student's sessions that started in ``[start, end]``, newest first.
+
+        Reads the sparse day index GSI3: at most ``max_days`` day partitions per call,
+        so a page can hold fewer than ``limit`` sessions and still have a next cursor.
+        """
+        query = _fingerprint("days", iso(start), iso(end))
+        day = to_utc(end).date()
+        first_day = to_utc(start).date()
+        start_key: dict[str, Any] | None = None
+        if cursor:
+            key = decode_cursor(cursor, query, secret=self.cursor_secret, keys=_GSI3_KEYS, partial=("gsi3pk",))
+            try:
+                day = datetime.strptime(key["gsi3pk"], "DAY#%Y-%m-%d").date()
+            except ValueError as exc:
+                raise InvalidCursor("the cursor is not a page token of this API") from exc
+            if len(key) > 1:
+                start_key = serialize(key)
+        refs: list[SessionRef] = []
+        keys: list[dict[str, Any]] = []
+        days_read = 0
+        while day >= first_day and len(refs) <= limit and days_read < max_days:
+            kwargs: dict[str, Any] = {
+                "IndexName": GSI3,
+                "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": _values(pk=f"DAY#{day:%Y-%m-%d}", a=iso(start), b=f"{iso(end)}#\uffff"),
+                "ScanIndexForward": False,
+            }
+            if start_key:
+                kwargs["ExclusiveStartKey"], start_key = start_key, None
+            out = self.client.query(TableName=self.table_name, Limit=limit + 1 - len(refs), **kwargs)
+            for raw in out.get("Items", []):
+                item = deserialize(raw)
+                keys.append({k: item[k] for k in _GSI3_KEYS})
+                refs.append(
+                    SessionRef(
+                        session_id=item["PK"].removeprefix("SESSION#"),
+                        student_id=item.get("student_id", ""),
+                        start_time=parse_iso(item["gsi3sk"].split("#", 1)[0]),
+                    )
+                )
+            if "LastEvaluatedKey" in out:
+                start_key = out["LastEvaluatedKey"]
+                continue
+            day -= timedelta(days=1)
+            days_read += 1
+        if len(refs) > limit:
+            return refs[:limit], encode_cursor(keys[limit - 1], query, secret=self.cursor_secret)
+        if start_key is not None:
+            return refs, encode_cursor(deserialize(start_key), query, secret=self.cursor_secret)
+        if day >= first_day:
+            return refs, encode_cursor({"gsi3pk": f"DAY#{day:%Y-%m-%d}"}, query, secret=self.cursor_secret)
+        return refs, None
+
+    # ---------------------------------------- platform data (webhook_vapi, webhook_generic)
+    # ``CALL#{call_id}`` / ``CALL`` links a platform call to its session: written by MCP calls
+    # that carry a call_id and by platform messages (condition: absent or same session).
+    # ``DELIVERY#{delivery_id}`` / ``DELIVERY`` marks a platform message as stored, put with
+    # ``attribute_not_exists`` in the same transaction as its write: a redelivery changes
+    # nothing. META ``platform_version`` (N) orders platform writes (optimistic concurrency);
+    # MCP appends do not touch it, so the hot path never conflicts with a webhook.
+
+    def get_call_link(self, call_id: str) -> CallLink | None:
+        """The session a platform call was linked to, if any."""
+        out = self.client.get_item(TableName=self.table_name, Key=serialize(call_key(call_id)), ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        item = deserialize(out["Item"])
+        return CallLink(call_id=call_id, session_id=item["session_id"], student_id=item.get("student_id", ""))
+
+    def get_delivery(self, delivery_id: str) -> str | None:
+        """The session id a platform delivery was stored into, or ``None`` if it is new."""
+        out = self.client.get_item(
+            TableName=self.table_name, Key=serialize(delivery_key(delivery_id)), ConsistentRead=True
+        )
+        return deserialize(out["Item"]).get("session_id") if "Item" in out else None
+
+    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None:
+        """The session record and its ``platform_version`` (``None``: no platform write yet)."""
+        out = self.client.get_item(
+            TableName=self.table_name, Key=serialize(session_key(session_id)), ConsistentRead=True
+        )
+        if "Item" not in out:
+            return None
+        item = deserialize(out["Item"])
+        version = item.get("platform_version")
+        return item_to_meta(item), int(version) if version is not None else None
+
+    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]:
+        """The student's sessions that started at or before ``before``, newest first (GSI1)."""
+        out = self.client.query(
+            TableName=self.table_name,
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk <= :b",
+            ExpressionAttributeValues=_values(pk=f"STUDENT#{student_id}", b=f"{iso(before)}#\uffff"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [item_to_meta(deserialize(raw)) for raw in out.get("Items", [])]
+
+    def open_sessions_since(self, since: datetime, *, limit: int = 50) -> list[SessionMeta]:
+        """Active sessions (GSI2, every shard) with activity at or after ``since``."""
+        ids: list[str] = []
+        for shard in range(OPEN_SHARDS):
+            kwargs: dict[str, Any] = {
+                "IndexName": GSI2,
+                "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk >= :since",
+                "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", since=iso(since)),
+                "Limit": limit,
+            }
+            out = self.client.query(TableName=self.table_name, **kwargs)
+            ids += [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
+        found = self.get_sessions(ids[: limit * OPEN_SHARDS]) if ids else {}
+        return [meta for meta in found.values() if meta.status == "active"]
+
+    def _platform_ops(self, tx: _Tx, write: PlatformWrite) -> None:
+        marker = {
+            **delivery_key(write.delivery_id),
+            "entity": "delivery",
+            "session_id": write.session_id,
+            "platform": write.platform,
+            "expires_at": int((write.now + DELIVERY_TTL).timestamp()),
+        }
+        tx.add("delivery", self._put(marker, "attribute_not_exists(PK)"))
+        if write.call_id:
+            link = {
+                **call_key(write.call_id),
+                "entity": "call",
+                "session_id": write.session_id,
+                "student_id": write.student_id,
+                "platform": write.platform,
+                "expires_at": self.expires_at(write.end_time),
+            }
+            tx.add(
+                "call",
+                self._put(link, "attribute_not_exists(PK) OR session_id = :sid", sid=write.session_id),
+            )
+
+    def _platform_transact(self, tx: _Tx, delivery_id: str) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=tx.items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            failed = {
+                label: reason
+                for label, reason in zip(tx.labels, reasons, strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            }
+            if "delivery" in failed:
+                old = deserialize(dict(failed["delivery"]["Item"])) if failed["delivery"].get("Item") else {}
+                raise DuplicateDelivery(delivery_id, old.get("session_id")) from exc
+            if "meta_new" in failed:
+                raise SessionIdTaken("session id exists") from exc
+            raise HeadChanged("concurrent platform write") from exc
+
+    def write_platform_data(self, write: PlatformWrite) -> None:
+        """Merge platform data into an existing session record, in one transaction.
+
+        Conditions: the record exists, belongs to ``write.student_id`` and its
+        ``platform_version`` is still ``write.expected_version``. Leaving ``active`` removes
+        the GSI2 keys. Raises :class:`DuplicateDelivery` for a delivery stored before and
+        :class:`HeadChanged` when another write won (re-read and retry).
+        """
+        names = {"#status": "status", "#platform": "platform", "#end": "end_time", "#v": "platform_version"}
+        values: dict[str, Any] = {
+            "now": iso(write.now),
+            "end": iso(write.end_time),
+            "status": write.status,
+            "platform": write.platform,
+            "v": (write.expected_version or 0) + 1,
+            "student": write.student_id,
+        }
+        sets = ["updated_at = :now", "#end = :end", "#status = :status", "#platform = if_not_exists(#platform, :platform)"]
+        sets.append("#v = :v")
+        for name in ("conversation", "vapi_metadata", "platform_metadata", "matching"):
+            value = getattr(write, name)
+            if value is not None:
+                names[f"#{name}"] = name
+                values[name] = value
+                sets.append(f"#{name} = :{name}")
+        if write.request_analysis:
+            sets += ["pending_analysis = :true", "content_updated_at = :now"]
+            values["true"] = True
+        if self.retention_days > 0:
+            sets.append("expires_at = :exp")
+            values["exp"] = self.expires_at(write.end_time)
+        conds = ["attribute_exists(PK)", "student_id = :student"]
+        if write.expected_version is None:
+            conds.append("attribute_not_exists(#v)")
+        else:
+            conds.append("#v = :ev")
+            values["ev"] = write.expected_version
+        expression = f"SET {', '.join(sets)}"
+        if write.status != "active":
+            expression += " REMOVE gsi2pk, gsi2sk"
+        if write.call_id:
+            expression += " ADD call_ids :calls"
+            values["calls"] = {write.call_id}
+        tx = _Tx()
+        tx.add(
+            "meta",
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": serialize(session_key(write.session_id)),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": " AND ".join(conds),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": _values(**values),
+                }
+            },
+        )
+        self._platform_ops(tx, write)
+        if write.head_ended_at is not None:
+            tx.add(
+                "head",
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": serialize(head_key(write.student_id)),
+                        "UpdateExpression": "SET ended_at = :ended",
+                        "ConditionExpression": "session_id = :sid",
+                        "ExpressionAttributeValues": _values(ended=iso(write.head_ended_at), sid=write.session_id),
+                    }
+                },
+            )
+        self._platform_transact(tx, write.delivery_id)
+
+    def create_platform_session(self, meta: SessionMeta, write: PlatformWrite, *, move_head: bool) -> None:
+        """A new session made from platform data (no MCP call seen for it yet), in one transaction.
+
+        ``move_head``: point the student's HEAD at it (with ``ended_at``) unless the HEAD
+        has newer activity. Raises :class:`SessionIdTaken`, :class:`DuplicateDelivery`, or
+        :class:`HeadChanged` (a concurrent write won; re-read and retry).
+        """
+        item = meta_to_item(meta, expires_at=self.expires_at(meta.end_time or meta.last_activity))
+        item["platform_version"] = 1
+        if write.request_analysis:
+            item["pending_analysis"] = True
+            item["content_updated_at"] = iso(write.now)
+        tx = _Tx()
+        tx.add("meta_new", self._put(item, "attribute_not_exists(PK)"))
+        self._platform_ops(tx, write)
+        if move_head:
+            head = Head(
+                student_id=meta.student_id,
+                session_id=meta.session_id,
+                session_start=meta.start_time,
+                last_activity=meta.last_activity,
+                call_id=write.call_id,
+                ended_at=write.head_ended_at,
+            )
+            tx.add(
+                "head",
+                self._put(
+                    self._head_item(head),
+                    "attribute_not_exists(PK) OR last_activity <= :last",
+                    last=iso(meta.last_activity),
+                ),
+            )
+        self._platform_transact(tx, write.delivery_id)
+
+
+GSI3 = "GSI3"
+_GSI1_KEYS = ("PK", "SK", "gsi1pk", "gsi1sk")
+_GSI3_KEYS = ("PK", "SK", "gsi3pk", "gsi3sk")
+_LIST_ATTRS = (
+    "session_id",
+    "student_id",
+    "start_time",
+    "last_activity",
+    "end_time",
+    "status",
+    "platform",
+    "interaction_count",
+    "subjects",
+    "data_provided",
+    "call_ids",
+    "matching",
+    "vapi_metadata",
+    "created_at",
+    "updated_at",
+    *_GSI1_KEYS,
+)
+_CURSOR_MAC_BYTES = 12
+MAX_CURSOR_CHARS = 2048
+
+
+class InvalidCursor(Unprocessable):
+    """A page token that this query did not hand out (422 naming ``cursor``)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"invalid cursor: {detail}", field="cursor")
+
+
+def day_index_keys(start_time: datetime, session_id: str) -> dict[str, str]:
+    """GSI3 keys of a session record: its UTC start day and start time."""
+    return {"gsi3pk": f"DAY#{to_utc(start_time):%Y-%m-%d}", "gsi3sk": f"{iso(start_time)}#{session_id}"}
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def encode_cursor(key: dict[str, Any], query: str, *, secret: bytes) -> str:
+    """An opaque page token: the key to resume after, the query it belongs to, and a MAC."""
+    payload = json.dumps({"k": key, "q": query, "v": 1}, separators=(",", ":"), sort_keys=True).encode()
+    mac = hmac.new(secret, payload, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+    return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(
+    cursor: str, query: str, *, secret: bytes, keys: tuple[str, ...], partial: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The key inside a page token; :class:`InvalidCursor` unless it is intact and from ``query``."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor("too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except ValueError as exc:
+        raise InvalidCursor("not a page token of this API") from exc
+    payload, mac = raw[:-_CURSOR_MAC_BYTES], raw[-_CURSOR_MAC_BYTES:]
+    expected = hmac.new(secret, payload, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+    if len(raw) <= _CURSOR_MAC_BYTES or not hmac.compare_digest(mac, expected):
+        raise InvalidCursor("not a page token of this API (or it was altered)")
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidCursor("not a page token of this API") from exc
+    if not isinstance(data, dict) or data.get("q") != query:
+        raise InvalidCursor("the cursor belongs to another query (student or time range changed)")
+    key = data.get("k")
+    shapes = [set(keys), set(partial)] if partial else [set(keys)]
+    if not isinstance(key, dict) or set(key) not in shapes or not all(isinstance(v, str) for v in key.values()):
+        raise InvalidCursor("malformed key")
+    return key

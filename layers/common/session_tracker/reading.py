@@ -1,0 +1,171 @@
+"""Reading sessions: what the read API, the session pages and the CLI answer.
+
+Every read is a query on a documented access pattern (see ``docs/architecture.md``):
+one session is one ``Query`` on its partition (through :func:`sessions.read_export`,
+which also restores transcripts kept in blob storage); a student's sessions are a
+``Query`` on GSI1; every session in a time range is one ``Query`` per start day on GSI3.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from session_tracker.blobs import BlobStore
+from session_tracker.errors import NotFound, Unprocessable
+from session_tracker.models import (
+    MAX_YEAR,
+    MIN_YEAR,
+    SessionExport,
+    SessionMeta,
+    SessionRef,
+    SessionStatus,
+    UtcDatetime,
+    parse_iso,
+)
+from session_tracker.sessions import read_export
+from session_tracker.store import SessionStore
+
+DEFAULT_PAGE = 20
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$"
+RECENT = timedelta(days=7)
+MAX_PAGE = 100
+EARLIEST = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(MAX_YEAR, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+class SessionListItem(BaseModel):
+    """One line of a student's session list (the large fields are left out)."""
+
+    session_id: str
+    student_id: str
+    start_time: UtcDatetime
+    end_time: UtcDatetime | None = None
+    last_activity: UtcDatetime | None = None
+    status: SessionStatus
+    platform: str | None = None
+    interaction_count: int = 0
+    subjects: list[str] = Field(default_factory=list)
+    data_provided: list[str] = Field(default_factory=list)
+    matching_strategy: str = "none"
+    cost: float | None = None
+    ended_reason: str | None = None
+
+
+class SessionPage(BaseModel):
+    """A page of a student's sessions, newest first; pass ``next_cursor`` as ``cursor`` for more."""
+
+    student_id: str
+    sessions: list[SessionListItem]
+    next_cursor: str | None = None
+
+
+class SessionRefPage(BaseModel):
+    """A page of every student's sessions, newest first (operators' exports).
+
+    ``start``/``end`` are the range used; pass them again with ``cursor`` for the next page.
+    """
+
+    sessions: list[SessionRef]
+    start: UtcDatetime
+    end: UtcDatetime
+    next_cursor: str | None = None
+
+
+def list_item(meta: SessionMeta) -> SessionListItem:
+    """The list-line view of a session record."""
+    vapi: dict[str, Any] = meta.vapi_metadata or {}
+    cost = vapi.get("cost")
+    return SessionListItem(
+        session_id=meta.session_id,
+        student_id=meta.student_id,
+        start_time=meta.start_time,
+        end_time=meta.end_time,
+        last_activity=meta.last_activity,
+        status=meta.status,
+        platform=meta.platform,
+        interaction_count=meta.interaction_count,
+        subjects=meta.subjects,
+        data_provided=meta.data_provided,
+        matching_strategy=str((meta.matching or {}).get("strategy") or "none"),
+        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        ended_reason=vapi.get("ended_reason") if isinstance(vapi.get("ended_reason"), str) else None,
+    )
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_bound(value: str | None, *, field: str, end: bool = False) -> datetime | None:
+    """A ``from``/``to`` query value: ISO 8601 instant, or a date (its first/last instant).
+
+    422 naming ``field`` when it is neither, or outside the years stored timestamps allow.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if _DATE_ONLY.match(text):
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            parsed = day + timedelta(days=1) - timedelta(microseconds=1) if end else day
+        else:
+            parsed = parse_iso(text)
+    except (ValueError, OverflowError) as exc:
+        raise Unprocessable(f"`{field}` must be an ISO 8601 date or date-time, got {text[:40]!r}", field=field) from exc
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise Unprocessable(f"`{field}` must be between {MIN_YEAR} and {MAX_YEAR}", field=field)
+    return parsed
+
+
+def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """``[from, to]`` with open ends filled in; 422 naming ``from`` when it is after ``to``."""
+    low, high = start or EARLIEST, end or LATEST
+    if low > high:
+        raise Unprocessable("`from` must not be after `to`", field="from")
+    return low, high
+
+
+def get_session(session_id: str, *, store: SessionStore, blobs: BlobStore | None) -> SessionExport:
+    """One session in the export shape; 404 when there is no such session."""
+    found = read_export(session_id, store=store, blobs=blobs)
+    if found is None:
+        raise NotFound(f"no session {session_id!r}", field="session_id")
+    return found
+
+
+def student_sessions(
+    student_id: str,
+    *,
+    store: SessionStore,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> SessionPage:
+    """A page of the student's sessions that started in ``[start, end]``, newest first."""
+    low, high = time_range(start, end)
+    metas, next_cursor = store.list_student_sessions(student_id, start=low, end=high, limit=limit, cursor=cursor)
+    return SessionPage(student_id=student_id, sessions=[list_item(m) for m in metas], next_cursor=next_cursor)
+
+
+def sessions_between(
+    *,
+    store: SessionStore,
+    now: datetime,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> SessionRefPage:
+    """A page of every student's sessions that started in ``[start, end]``, newest first.
+
+    ``end`` defaults to ``now`` and ``start`` to ``RECENT`` before ``end``. A page may be
+    short (or empty) and still carry a cursor: each call reads at most a month of day partitions.
+    """
+    high = end or now
+    low, high = time_range(start or high - RECENT, high)
+    refs, next_cursor = store.list_sessions_between(start=low, end=high, limit=limit, cursor=cursor)
+    return SessionRefPage(sessions=refs, start=low, end=high, next_cursor=next_cursor)

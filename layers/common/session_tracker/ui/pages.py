@@ -1,0 +1,457 @@
+"""Server-rendered session pages: plain HTML with inline CSS and a few lines of JS.
+
+Pure functions from the read models (``SessionExport``, ``SessionPage``,
+``SessionRefPage``) to HTML text; every value from storage goes through
+:func:`html.escape`. The CSS and JS live next to this module and are inlined, so a
+page is one response that works the same in Lambda and in the local stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from html import escape
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from session_tracker.models import ExportInteraction, SessionExport, iso, parse_iso
+from session_tracker.reading import EARLIEST, LATEST, SessionPage, SessionRefPage
+
+PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
+TICK_STEPS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+LANES = 4
+_SPEAKERS = {
+    "user": "Student",
+    "customer": "Student",
+    "bot": "Tutor",
+    "assistant": "Tutor",
+    "ai": "Tutor",
+    "agent": "Tutor",
+}
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files("session_tracker.ui").joinpath(name).read_text(encoding="utf-8")
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _seg(value: str) -> str:
+    """A path segment for a link (ids are URL-safe already; this keeps it so)."""
+    return quote(value, safe="")
+
+
+def _when(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clock(value: datetime) -> str:
+    return value.strftime("%H:%M:%S")
+
+
+def _offset(seconds: float) -> str:
+    sign = "-" if seconds < 0 else "+"
+    seconds = abs(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
+
+
+def _color(name: str) -> str:
+    return PALETTE[int(hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest(), 16) % len(PALETTE)]
+
+
+def _chips(values: list[str], cls: str = "chip") -> str:
+    return "".join(f'<span class="{cls}">{_e(v)}</span>' for v in values)
+
+
+def _status(status: str) -> str:
+    return f'<span class="status status-{_e(status)}">{_e(status)}</span>'
+
+
+def _cost(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+    return "—"
+
+
+def layout(title: str, body: str, *, nonce: str, crumbs: list[tuple[str, str | None]] | None = None) -> str:
+    """A whole page: header with breadcrumbs, the body, inline CSS and (nonce'd) JS."""
+    trail = " <span class='sep'>/</span> ".join(
+        f'<a href="{_e(href)}">{_e(label)}</a>' if href else f"<span>{_e(label)}</span>"
+        for label, href in [("Sessions", "/ui"), *(crumbs or [])]
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{_e(title)} · tutor-session-tracker</title>
+<style>{_asset("page.css")}</style>
+</head>
+<body>
+<header class="top"><div class="wrap"><span class="brand">tutor-session-tracker</span><nav>{trail}</nav>
+<a class="signout" href="/ui/logout">Sign out</a></div></header>
+<main class="wrap">
+{body}
+</main>
+<script nonce="{_e(nonce)}">{_asset("page.js")}</script>
+</body>
+</html>
+"""
+
+
+def signed_in_page(target: str) -> str:
+    """Shown once after ``/ui?token=``: the cookie is set; reload without the token."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<meta http-equiv="refresh" content="0;url={_e(target)}"><title>Signed in</title></head>
+<body><p>Signed in. <a href="{_e(target)}">Continue</a>.</p></body></html>
+"""
+
+
+def not_found_page(what: str, *, nonce: str) -> str:
+    body = f'<section class="card"><h1>Not found</h1><p class="empty">{_e(what)}</p></section>'
+    return layout("Not found", body, nonce=nonce)
+
+
+def signed_out_page() -> str:
+    return """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed out</title></head>
+<body><p>Signed out. Open <code>/ui?token=&lt;INGEST_TOKEN&gt;</code> to sign in again.</p></body></html>
+"""
+
+
+# ------------------------------------------------------------------------- index
+def index_page(recent: SessionRefPage, *, nonce: str) -> str:
+    """Find a student or a session; the sessions started recently across all students."""
+    rows = "".join(
+        f'<tr><td><a href="/ui/sessions/{_seg(r.session_id)}">{_e(r.session_id)}</a></td>'
+        f'<td><a href="/ui/students/{_seg(r.student_id)}">{_e(r.student_id)}</a></td>'
+        f"<td>{_e(_when(r.start_time))}</td></tr>"
+        for r in recent.sessions
+    )
+    table = (
+        f'<table class="list"><thead><tr><th>Session</th><th>Student</th><th>Started</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+        if rows
+        else '<p class="empty">No sessions started in this period.</p>'
+    )
+    query = {"from": iso(recent.start), "to": iso(recent.end), "cursor": recent.next_cursor or ""}
+    more = f'<p class="pager"><a href="/ui?{_e(urlencode(query))}">Older →</a></p>' if recent.next_cursor else ""
+    body = f"""
+<section class="card find">
+  <h1>Reading sessions</h1>
+  <form method="get" action="/ui" class="row">
+    <label>Student id <input name="student" required pattern="[A-Za-z0-9][A-Za-z0-9_.@+\\-]{{0,127}}"
+      placeholder="emma_smith" autocomplete="off"></label>
+    <button type="submit">Show sessions</button>
+  </form>
+  <form method="get" action="/ui" class="row">
+    <label>Session id <input name="session" required placeholder="emma_smith_20260117_1430" autocomplete="off"></label>
+    <button type="submit">Open session</button>
+  </form>
+</section>
+<section class="card">
+  <h2>Sessions started {_e(_when(recent.start))} to {_e(_when(recent.end))}</h2>
+  {table}{more}
+</section>"""
+    return layout("Sessions", body, nonce=nonce)
+
+
+# ----------------------------------------------------------------------- student
+def student_page(page: SessionPage, *, start: datetime | None, end: datetime | None, nonce: str) -> str:
+    """A student's sessions, newest first, with a date filter and an "older" link."""
+    base = f"/ui/students/{_seg(page.student_id)}"
+    rows = []
+    for s in page.sessions:
+        end_or_last = s.end_time or s.last_activity
+        duration = _offset((end_or_last - s.start_time).total_seconds()).lstrip("+") if end_or_last else "—"
+        rows.append(
+            f'<tr><td><a href="/ui/sessions/{_seg(s.session_id)}">{_e(s.session_id)}</a></td>'
+            f"<td>{_e(_when(s.start_time))}</td><td class='num'>{_e(duration)}</td><td>{_status(s.status)}</td>"
+            f"<td>{_e(s.platform or '—')}</td><td class='num'>{s.interaction_count}</td>"
+            f"<td>{_chips(s.subjects)}</td><td class='num'>{_e(_cost(s.cost))}</td>"
+            f"<td>{_e(s.ended_reason or '—')}</td><td>{_e(s.matching_strategy)}</td></tr>"
+        )
+    table = (
+        '<table class="list"><thead><tr><th>Session</th><th>Started</th><th>Length</th><th>Status</th>'
+        "<th>Platform</th><th>Calls</th><th>Subjects</th><th>Cost</th><th>Ended</th><th>Matched by</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="empty">No sessions for this student in this period.</p>'
+    )
+    query = {k: v for k, v in {"from": _date_value(start), "to": _date_value(end)}.items() if v}
+    pager = []
+    if page.next_cursor:
+        pager.append(f'<a href="{base}?{_e(urlencode({**query, "cursor": page.next_cursor}))}">Older sessions →</a>')
+    body = f"""
+<section class="card">
+  <div class="title-row"><h1>{_e(page.student_id)}</h1>
+  <form method="get" action="{base}" class="row filter">
+    <label>From <input type="date" name="from" value="{_e(_date_value(start))}"></label>
+    <label>To <input type="date" name="to" value="{_e(_date_value(end))}"></label>
+    <button type="submit">Filter</button>
+  </form></div>
+  {table}
+  <p class="pager">{" ".join(pager)}</p>
+</section>"""
+    return layout(page.student_id, body, nonce=nonce, crumbs=[(page.student_id, None)])
+
+
+def _date_value(value: datetime | None) -> str:
+    if value is None or value in (EARLIEST, LATEST):
+        return ""
+    return value.strftime("%Y-%m-%d")
+
+
+# ----------------------------------------------------------------------- session
+@dataclass(frozen=True)
+class Turn:
+    """One line of the conversation: who spoke, what, and when (if known)."""
+
+    speaker: str
+    text: str
+    at: datetime | None = None
+
+
+def conversation_turns(conversation: dict[str, Any] | None, *, start: datetime) -> list[Turn]:
+    """Turns from ``conversation.messages`` (with times) or else the transcript text."""
+    if not conversation:
+        return []
+    messages = conversation.get("messages")
+    turns: list[Turn] = []
+    if isinstance(messages, list):
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            role = str(message.get("role") or "").lower()
+            text = message.get("message") or message.get("content")
+            if role not in _SPEAKERS or not isinstance(text, str) or not text.strip():
+                continue
+            turns.append(Turn(_SPEAKERS[role], text.strip(), _message_time(message, start)))
+    if turns:
+        return turns
+    transcript = conversation.get("transcript")
+    if not isinstance(transcript, str):
+        return []
+    for line in transcript.splitlines():
+        if not line.strip():
+            continue
+        match = re.match(r"^\s*([A-Za-z][\w .'-]{0,30}):\s?(.*)$", line)
+        if match:
+            who = match.group(1).strip()
+            turns.append(Turn(_SPEAKERS.get(who.lower(), who), match.group(2).strip()))
+        elif turns:
+            last = turns[-1]
+            turns[-1] = Turn(last.speaker, f"{last.text} {line.strip()}", last.at)
+        else:
+            turns.append(Turn("", line.strip()))
+    return turns
+
+
+def _message_time(message: dict[str, Any], start: datetime) -> datetime | None:
+    raw = message.get("time")
+    try:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return datetime.fromtimestamp(raw / 1000 if raw > 1e11 else raw, tz=UTC)
+        if isinstance(raw, str):
+            return parse_iso(raw)
+        seconds = message.get("secondsFromStart")
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            return start + timedelta(seconds=float(seconds))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _span(export: SessionExport, turns: list[Turn]) -> tuple[datetime, datetime]:
+    times = [export.start_time, *(c.timestamp for c in export.mcp_interactions), *(t.at for t in turns if t.at)]
+    start = min(times)
+    ends = [*times, export.end_time or export.last_activity or start]
+    duration = (export.conversation or {}).get("call_duration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 < duration < 86400 * 2:
+        ends.append(start + timedelta(seconds=float(duration)))
+    end = max(t for t in ends if t is not None)
+    return start, max(end, start + timedelta(seconds=60))
+
+
+def _ticks(start: datetime, end: datetime) -> str:
+    total = (end - start).total_seconds()
+    step = next((s for s in TICK_STEPS if total / s <= 10), TICK_STEPS[-1])
+    out = []
+    n = 0
+    while n * step <= total:
+        left = n * step / total * 100
+        out.append(f'<span class="tick" style="left:{left:.3f}%"><i></i>{_offset(n * step).lstrip("+")}</span>')
+        n += 1
+    return "".join(out)
+
+
+def _lanes(positions: list[float], *, gap: float = 11.0) -> list[int]:
+    """Spread labels over ``LANES`` rows so neighbours do not overlap."""
+    last = [-100.0] * LANES
+    lanes = []
+    for x in positions:
+        lane = next((i for i in range(LANES) if x - last[i] >= gap), min(range(LANES), key=lambda i: last[i]))
+        last[lane] = x
+        lanes.append(lane)
+    return lanes
+
+
+def _call_title(call: ExportInteraction, offset: float) -> str:
+    provided = ", ".join(call.data_provided) or "nothing listed"
+    return f"{_offset(offset)} {call.function} — data: {provided}" + (" — ERROR" if call.is_error else "")
+
+
+def _timeline(export: SessionExport, turns: list[Turn], start: datetime, end: datetime) -> str:
+    total = (end - start).total_seconds()
+    pos = [(c.timestamp - start).total_seconds() / total * 100 for c in export.mcp_interactions]
+    lanes = _lanes(pos)
+    markers = []
+    for index, (call, x, lane) in enumerate(zip(export.mcp_interactions, pos, lanes, strict=True)):
+        offset = (call.timestamp - start).total_seconds()
+        err = " error" if call.is_error else ""
+        markers.append(
+            f'<a class="marker{err}" href="#call-{index}" data-call="{index}" '
+            f'style="left:{x:.3f}%;--lane:{lane};--c:{_color(call.function)}" title="{_e(_call_title(call, offset))}">'
+            f'<span class="dot"></span><span class="label">{_e(call.function)}</span></a>'
+        )
+    speech = []
+    for index, turn in enumerate(turns):
+        if turn.at is None:
+            continue
+        x = (turn.at - start).total_seconds() / total * 100
+        who = "student" if turn.speaker == "Student" else "tutor"
+        speech.append(
+            f'<a class="speech {who}" href="#turn-{index}" data-turn="{index}" style="left:{x:.3f}%" '
+            f'title="{_e(_offset((turn.at - start).total_seconds()))} {_e(turn.speaker)}: {_e(turn.text[:140])}"></a>'
+        )
+    speech_lane = (
+        f'<div class="lane-name">Conversation</div><div class="speech-lane">{"".join(speech)}</div>' if speech else ""
+    )
+    return f"""
+<section class="card timeline" aria-label="Timeline">
+  <div class="timeline-head"><h2>Timeline</h2>
+  <span class="muted">{_e(_when(start))} → {_e(_clock(end))} · {len(export.mcp_interactions)} MCP calls</span></div>
+  <div class="lane-name">MCP calls</div>
+  <div class="axis-area" style="--lanes:{max(lanes, default=0) + 1}">{"".join(markers)}</div>
+  {speech_lane}
+  <div class="axis">{_ticks(start, end)}</div>
+</section>"""
+
+
+def _call_card(index: int, call: ExportInteraction, start: datetime) -> str:
+    offset = (call.timestamp - start).total_seconds()
+    args = json.dumps(call.arguments, indent=2, ensure_ascii=False, sort_keys=True)
+    facts = [
+        f"{call.duration_ms:g} ms" if call.duration_ms else None,
+        f"{call.response_size:,} B" if call.response_size else None,
+    ]
+    provided = (
+        _chips(call.data_provided, "chip data") if call.data_provided else '<span class="muted">no data listed</span>'
+    )
+    return f"""
+<li class="call{" error" if call.is_error else ""}" id="call-{index}" data-call="{index}" style="--c:{_color(call.function)}">
+  <div class="call-head"><span class="t">{_e(_offset(offset))}</span><span class="fn">{_e(call.function)}</span>
+  {'<span class="badge err">error</span>' if call.is_error else ""}
+  <span class="muted right">{_e(_clock(call.timestamp))}{"".join(f" · {_e(f)}" for f in facts if f)}</span></div>
+  <div class="provided">{provided}{_chips(call.subjects, "chip subject")}</div>
+  {f"<details><summary>arguments</summary><pre>{_e(args)}</pre></details>" if call.arguments else ""}
+</li>"""
+
+
+def _turn_row(index: int, turn: Turn, start: datetime) -> str:
+    who = "student" if turn.speaker == "Student" else "tutor"
+    when = f'<span class="t">{_e(_offset((turn.at - start).total_seconds()))}</span>' if turn.at else ""
+    return (
+        f'<li class="turn {who}" id="turn-{index}" data-turn="{index}">{when}'
+        f'<span class="who">{_e(turn.speaker)}</span><p>{_e(turn.text)}</p></li>'
+    )
+
+
+def _analysis(export: SessionExport) -> str:
+    analysis = export.analysis or {}
+    parts = [
+        (label, analysis.get(key))
+        for key, label in (
+            ("session_summary", "Summary"),
+            ("progress_update", "Progress"),
+            ("learning_insights", "Learning insights"),
+        )
+    ]
+    blocks = "".join(
+        f"<div><h3>{_e(label)}</h3>{_text_block(value)}</div>" for label, value in parts if value not in (None, "")
+    )
+    if not blocks:
+        status = analysis.get("status") if isinstance(analysis.get("status"), str) else None
+        hint = f" (status: {_e(status)})" if status else ""
+        blocks = (
+            f'<p class="empty">Not analysed yet{hint}. Run <code>session-tracker analyze '
+            f"{_e(export.session_id)}</code> to request it.</p>"
+        )
+    meta = " · ".join(_e(v) for v in (analysis.get("model"), analysis.get("analyzed_at")) if isinstance(v, str) and v)
+    return f"""
+<section class="card analysis"><div class="timeline-head"><h2>Analysis</h2><span class="muted">{meta}</span></div>
+<div class="analysis-grid">{blocks}</div></section>"""
+
+
+def _text_block(value: Any) -> str:
+    if isinstance(value, str):
+        return "".join(f"<p>{_e(p)}</p>" for p in value.split("\n\n") if p.strip())
+    if isinstance(value, list):
+        return "<ul>" + "".join(f"<li>{_e(v)}</li>" for v in value) + "</ul>"
+    return f"<pre>{_e(json.dumps(value, indent=2, ensure_ascii=False))}</pre>"
+
+
+def session_page(export: SessionExport, *, nonce: str) -> str:
+    """The session timeline: header facts, MCP calls on a time axis, transcript beside, analysis."""
+    conversation = export.conversation or {}
+    turns = conversation_turns(conversation, start=export.start_time)
+    start, end = _span(export, turns)
+    vapi = export.vapi_metadata or {}
+    summary = export.session_summary
+    facts = [
+        ("Student", f'<a href="/ui/students/{_seg(export.student_id)}">{_e(export.student_id)}</a>'),
+        ("Started", _e(_when(export.start_time))),
+        ("Ended", _e(_when(export.end_time))),
+        ("Length", _e(summary.duration_estimated)),
+        ("Platform", _e(export.platform or "—")),
+        ("Cost", _e(_cost(vapi.get("cost")))),
+        ("Ended reason", _e(vapi.get("ended_reason") or "—")),
+        ("Matched by", _e(export.matching.get("strategy", "none"))),
+        ("Data requests", str(summary.data_requests)),
+    ]
+    fact_html = "".join(f"<div><dt>{label}</dt><dd>{value}</dd></div>" for label, value in facts)
+    calls = "".join(_call_card(i, c, start) for i, c in enumerate(export.mcp_interactions))
+    transcript = "".join(_turn_row(i, t, start) for i, t in enumerate(turns))
+    words = conversation.get("word_count")
+    body = f"""
+<section class="card head">
+  <div class="title-row"><h1>{_e(export.session_id)}</h1>{_status(export.status)}</div>
+  <dl class="facts">{fact_html}</dl>
+  <div class="subjects">{_chips(summary.subjects_accessed, "chip subject")}</div>
+</section>
+{_timeline(export, turns, start, end)}
+<div class="columns">
+  <section class="card"><h2>MCP calls <span class="muted">({len(export.mcp_interactions)})</span></h2>
+    {f'<ol class="calls">{calls}</ol>' if calls else '<p class="empty">No MCP calls were logged.</p>'}</section>
+  <section class="card"><h2>Transcript {f'<span class="muted">({_e(words)} words)</span>' if words else ""}</h2>
+    {f'<ol class="transcript">{transcript}</ol>' if transcript else '<p class="empty">No transcript (no platform data merged yet).</p>'}</section>
+</div>
+{_analysis(export)}"""
+    return layout(
+        export.session_id,
+        body,
+        nonce=nonce,
+        crumbs=[(export.student_id, f"/ui/students/{_seg(export.student_id)}"), (export.session_id, None)],
+    )
