@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from session_tracker_local import reading_cli
+
 app = typer.Typer(
     name="session-tracker",
     help="Session logging for voice AI tutors: run the local stack, read and export sessions, "
@@ -82,6 +84,64 @@ def serve(
         typer.echo("stopping ...")
         stack.stop()
         typer.echo("stopped.")
+
+
+@app.command(
+    "mcp-proxy",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    no_args_is_help=True,
+)
+def mcp_proxy(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option(envvar="SESSION_TRACKER_URL", help="Session tracker API base URL.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="INGEST_TOKEN", help="Bearer token for POST /interactions.")
+    ] = None,
+    student_id_arg: Annotated[str, typer.Option(help="Tool argument holding the student id.")] = "student_id",
+    student_id: Annotated[
+        str | None, typer.Option(help="Student id for calls without that argument.")
+    ] = None,
+    redact: Annotated[
+        list[str] | None, typer.Option(help="Argument name whose value is not logged (repeatable).")
+    ] = None,
+    platform: Annotated[str | None, typer.Option(help="Voice platform name sent with every call.")] = None,
+    flush_timeout: Annotated[float, typer.Option(help="Seconds to send what is left when the server exits.")] = 1.5,
+) -> None:
+    """Run an MCP server over stdio behind a proxy that logs every tools/call: mcp-proxy [OPTIONS] -- COMMAND..."""
+    from session_tracker_client.proxy import run_proxy
+    from session_tracker_client.tracker import Tracker
+
+    command = list(ctx.args)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise typer.BadParameter("give the server command after --", param_hint="COMMAND")
+    if not url:
+        typer.echo("mcp-proxy: no --url / SESSION_TRACKER_URL; relaying without logging", err=True)
+    tracker = Tracker(
+        url or "",
+        token,
+        student_id_arg=student_id_arg,
+        student_id=student_id,
+        redact=redact or (),
+        platform=platform,
+        enabled=bool(url),
+    )
+    code = run_proxy(command, tracker, flush_timeout=flush_timeout)
+    stats = tracker.stats
+    if stats.get("dropped") or stats.get("rejected") or stats.get("skipped"):
+        typer.echo(
+            "mcp-proxy: tool calls not logged: "
+            f"{stats['dropped']} dropped, {stats['rejected']} refused, {stats['skipped']} without a student id",
+            err=True,
+        )
+    raise typer.Exit(code)
+
+
+# Reading sessions: sessions, show, export, analyze (local/session_tracker_local/reading_cli.py).
+reading_cli.register(app)
 
 
 def main() -> None:

@@ -225,17 +225,17 @@ class Turn:
 
 
 def conversation_turns(conversation: dict[str, Any] | None, *, start: datetime) -> list[Turn]:
-    """Turns from ``conversation.messages`` (with times) or else the transcript text."""
+    """Turns from ``conversation.turns``/``messages`` (with times) or else the transcript text."""
     if not conversation:
         return []
-    messages = conversation.get("messages")
+    messages = conversation.get("turns") or conversation.get("messages")
     turns: list[Turn] = []
     if isinstance(messages, list):
         for message in messages:
             if not isinstance(message, dict):
                 continue
             role = str(message.get("role") or "").lower()
-            text = message.get("message") or message.get("content")
+            text = message.get("text") or message.get("message") or message.get("content")
             if role not in _SPEAKERS or not isinstance(text, str) or not text.strip():
                 continue
             turns.append(Turn(_SPEAKERS[role], text.strip(), _message_time(message, start)))
@@ -274,8 +274,24 @@ def _message_time(message: dict[str, Any], start: datetime) -> datetime | None:
     return None
 
 
+def _call_window(conversation: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    """When the voice call ran (``started_at``/``ended_at`` merged from the platform)."""
+    try:
+        started = parse_iso(str(conversation["started_at"]))
+        ended = parse_iso(str(conversation["ended_at"]))
+    except (KeyError, ValueError, OverflowError):
+        return None
+    return (started, ended) if started <= ended else None
+
+
 def _span(export: SessionExport, turns: list[Turn]) -> tuple[datetime, datetime]:
-    times = [export.start_time, *(c.timestamp for c in export.mcp_interactions), *(t.at for t in turns if t.at)]
+    window = _call_window(export.conversation or {})
+    times = [
+        export.start_time,
+        *(c.timestamp for c in export.mcp_interactions),
+        *(t.at for t in turns if t.at),
+        *(window or ()),
+    ]
     start = min(times)
     ends = [*times, export.end_time or export.last_activity or start]
     duration = (export.conversation or {}).get("call_duration")
@@ -336,8 +352,21 @@ def _timeline(export: SessionExport, turns: list[Turn], start: datetime, end: da
             f'<a class="speech {who}" href="#turn-{index}" data-turn="{index}" style="left:{x:.3f}%" '
             f'title="{_e(_offset((turn.at - start).total_seconds()))} {_e(turn.speaker)}: {_e(turn.text[:140])}"></a>'
         )
+    window = _call_window(export.conversation or {})
+    call_bar = ""
+    if window:
+        left = (window[0] - start).total_seconds() / total * 100
+        width = max((window[1] - window[0]).total_seconds() / total * 100, 0.5)
+        length = _offset((window[1] - window[0]).total_seconds()).lstrip("+")
+        call_bar = (
+            f'<span class="call-bar" style="left:{left:.3f}%;width:{width:.3f}%" '
+            f'title="voice call {_e(_clock(window[0]))} to {_e(_clock(window[1]))}">'
+            f"voice call {_e(_clock(window[0]))} to {_e(_clock(window[1]))} ({_e(length)})</span>"
+        )
     speech_lane = (
-        f'<div class="lane-name">Conversation</div><div class="speech-lane">{"".join(speech)}</div>' if speech else ""
+        f'<div class="lane-name">Conversation</div><div class="speech-lane">{call_bar}{"".join(speech)}</div>'
+        if speech or call_bar
+        else ""
     )
     return f"""
 <section class="card timeline" aria-label="Timeline">
@@ -389,13 +418,16 @@ def _analysis(export: SessionExport) -> str:
             ("learning_insights", "Learning insights"),
         )
     ]
+    platform = (export.conversation or {}).get("platform_analysis")
+    if isinstance(platform, dict) and platform.get("summary"):
+        parts.append((f"{export.platform or 'platform'} call summary", platform["summary"]))
     blocks = "".join(
         f"<div><h3>{_e(label)}</h3>{_text_block(value)}</div>" for label, value in parts if value not in (None, "")
     )
-    if not blocks:
+    if not any(analysis.get(k) for k in ("session_summary", "progress_update", "learning_insights")):
         status = analysis.get("status") if isinstance(analysis.get("status"), str) else None
         hint = f" (status: {_e(status)})" if status else ""
-        blocks = (
+        blocks += (
             f'<p class="empty">Not analysed yet{hint}. Run <code>session-tracker analyze '
             f"{_e(export.session_id)}</code> to request it.</p>"
         )

@@ -1,0 +1,191 @@
+"""Where the CLI reads sessions from: the HTTP API (local stack or deployed) or, for
+operators, the DynamoDB table directly.
+
+Both sources answer with the same models (:class:`SessionExport`, :class:`SessionListItem`,
+:class:`SessionRef`) and go through the same read path as the API
+(:mod:`session_tracker.reading`), so ``export`` writes identical files either way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from session_tracker.models import SessionExport, SessionRef, iso
+from session_tracker.reading import SessionListItem, SessionPage, SessionRefPage
+
+DEFAULT_URL = "http://127.0.0.1:3000"
+
+
+class SourceError(Exception):
+    """A read failed; the message is meant for the terminal."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SessionNotFound(SourceError):
+    """There is no session with that id."""
+
+
+class SessionSource(Protocol):
+    """What the CLI needs to read sessions."""
+
+    def describe(self) -> str: ...
+
+    def get_session(self, session_id: str) -> SessionExport: ...
+
+    def student_sessions(
+        self, student_id: str, *, start: datetime | None = None, end: datetime | None = None, page_size: int = 100
+    ) -> Iterator[SessionListItem]: ...
+
+    def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]: ...
+
+    def analyze(self, session_id: str) -> dict[str, Any]: ...
+
+
+# ------------------------------------------------------------------------------ API
+class ApiSource:
+    """The read API over HTTP with a bearer token."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0, transport: Any = None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def describe(self) -> str:
+        return f"API {self.url}"
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response.json()
+
+    def get_session(self, session_id: str) -> SessionExport:
+        try:
+            return SessionExport.model_validate(self._request("GET", f"/sessions/{quote(session_id, safe='')}"))
+        except SourceError as exc:
+            if exc.status == 404:
+                raise SessionNotFound(f"no session {session_id!r}", status=404) from exc
+            raise
+
+    def student_sessions(
+        self, student_id: str, *, start: datetime | None = None, end: datetime | None = None, page_size: int = 100
+    ) -> Iterator[SessionListItem]:
+        params: dict[str, Any] = {"limit": page_size}
+        if start:
+            params["from"] = iso(start)
+        if end:
+            params["to"] = iso(end)
+        while True:
+            page = SessionPage.model_validate(
+                self._request("GET", f"/students/{quote(student_id, safe='')}/sessions", params=params)
+            )
+            yield from page.sessions
+            if not page.next_cursor:
+                return
+            params["cursor"] = page.next_cursor
+
+    def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]:
+        params: dict[str, Any] = {"from": iso(start), "to": iso(end), "limit": page_size}
+        while True:
+            page = SessionRefPage.model_validate(self._request("GET", "/sessions", params=params))
+            yield from page.sessions
+            if not page.next_cursor:
+                return
+            params["cursor"] = page.next_cursor
+
+    def analyze(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/sessions/{quote(session_id, safe='')}/analyze")
+        return result
+
+
+def _api_error(response: httpx.Response) -> SourceError:
+    try:
+        body = response.json()
+        detail = body.get("detail") or body.get("message") or response.text
+    except ValueError:
+        detail = response.text[:200]
+    hint = " (check --token / INGEST_TOKEN)" if response.status_code == 401 else ""
+    return SourceError(f"{response.status_code} {response.reason_phrase}: {detail}{hint}", status=response.status_code)
+
+
+# ---------------------------------------------------------------------------- table
+class TableSource:
+    """The DynamoDB table directly (operators; AWS credentials from the environment)."""
+
+    def __init__(self, table: str, *, store: Any = None, blobs: Any = None) -> None:
+        from session_tracker.blobs import blob_store_from_env
+        from session_tracker.store import DynamoStore
+
+        self.table = table
+        self.store = store or DynamoStore(table)
+        self.blobs = blobs if blobs is not None else blob_store_from_env()
+
+    def describe(self) -> str:
+        return f"table {self.table}"
+
+    def get_session(self, session_id: str) -> SessionExport:
+        from session_tracker import reading
+        from session_tracker.errors import NotFound
+
+        try:
+            return reading.get_session(session_id, store=self.store, blobs=self.blobs)
+        except NotFound as exc:
+            raise SessionNotFound(f"no session {session_id!r}", status=404) from exc
+
+    def student_sessions(
+        self, student_id: str, *, start: datetime | None = None, end: datetime | None = None, page_size: int = 100
+    ) -> Iterator[SessionListItem]:
+        from session_tracker import reading
+
+        cursor: str | None = None
+        while True:
+            page = reading.student_sessions(
+                student_id, store=self.store, start=start, end=end, limit=page_size, cursor=cursor
+            )
+            yield from page.sessions
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]:
+        from session_tracker import reading
+
+        cursor: str | None = None
+        while True:
+            page = reading.sessions_between(
+                store=self.store, now=datetime.now(UTC), start=start, end=end, limit=page_size, cursor=cursor
+            )
+            yield from page.sessions
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def analyze(self, session_id: str) -> dict[str, Any]:
+        try:
+            analysis = importlib.import_module("session_tracker.analysis")
+        except ImportError as exc:
+            raise SourceError("on-request analysis is not available in this installation") from exc
+        result = analysis.request_analysis(session_id, store=self.store, now=datetime.now(UTC))
+        if hasattr(result, "model_dump"):
+            dumped: dict[str, Any] = result.model_dump(mode="json")
+            return dumped
+        return dict(result) if isinstance(result, dict) else {"result": str(result)}
+
+
+def open_source(*, url: str | None, token: str | None, table: str | None) -> SessionSource:
+    """``--table`` wins (direct, operators); else the API at ``--url`` with ``--token``."""
+    if table:
+        return TableSource(table)
+    return ApiSource(url or DEFAULT_URL, token)

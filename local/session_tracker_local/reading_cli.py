@@ -1,0 +1,358 @@
+"""``session-tracker`` commands that read sessions: ``sessions``, ``show``, ``export``, ``analyze``.
+
+Each works against the API (``--url``/``--token``, defaulting to ``SESSION_TRACKER_URL``
+and ``INGEST_TOKEN``: the local stack or a deployed stack) or, for operators, directly
+against the DynamoDB table (``--table``, AWS credentials from the environment).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from session_tracker.errors import DomainError
+from session_tracker.models import ExportInteraction, SessionExport
+from session_tracker.reading import parse_bound
+from session_tracker_local.client import (
+    DEFAULT_URL,
+    SessionNotFound,
+    SessionSource,
+    SourceError,
+    open_source,
+)
+
+ALL_STUDENTS_LOOKBACK = timedelta(days=365)
+"""``export`` without ``--student`` or ``--since`` covers sessions started this long ago."""
+
+UrlOption = Annotated[
+    str,
+    typer.Option(
+        envvar="SESSION_TRACKER_URL", help="Base URL of the API (local stack or deployed).", show_default=True
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="INGEST_TOKEN", help="Bearer token for the API.", show_default=False),
+]
+TableOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SESSION_TRACKER_TABLE",
+        help="Read the DynamoDB table directly instead of the API (operators; AWS credentials from the environment).",
+        show_default=False,
+    ),
+]
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def _bound(value: str | None, *, name: str, end: bool = False) -> datetime | None:
+    try:
+        return parse_bound(value, field=name, end=end)
+    except DomainError as exc:
+        raise typer.BadParameter(exc.detail, param_hint=f"--{name}") from exc
+
+
+def _source(url: str, token: str | None, table: str | None) -> SessionSource:
+    return open_source(url=url, token=token, table=table)
+
+
+# --------------------------------------------------------------------------- export
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def export_json(export: SessionExport) -> str:
+    """The session file: the export shape, pretty-printed, keys in a stable order.
+
+    Top-level and interaction keys keep the documented order of the export model;
+    free-form maps (arguments, conversation, platform metadata, analysis) are sorted.
+    """
+    data = export.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "mcp_interactions":
+            out[key] = [{k: _sorted(v) for k, v in call.items()} for call in value]
+        elif key == "session_summary":
+            out[key] = value
+        else:
+            out[key] = _sorted(value)
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_export(export: SessionExport, out: Path) -> Path:
+    """Write ``<session_id>.json`` under ``out`` atomically; return its path."""
+    path = out / f"{export.session_id}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(export_json(export), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the <session_id>.json files (created).")],
+    student: Annotated[
+        str | None, typer.Option("--student", "-s", help="Only this student's sessions.", show_default=False)
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only sessions started on/after this date or ISO time. Without --student it defaults to 365 days ago.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only sessions started on/before this date or ISO time.", show_default=False)
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    table: TableOption = None,
+) -> None:
+    """Write one pretty-printed [bold]<session_id>.json[/] per session (the export format).
+
+    With [bold]--student[/] exports that student's sessions (a query on the student index);
+    without it, every student's sessions that started in [--since, --until] (one query
+    per start day). Existing files with the same name are replaced.
+    """
+    start = _bound(since, name="since")
+    end = _bound(until, name="until", end=True)
+    source = _source(url, token, table)
+    err = _console(stderr=True)
+    try:
+        if student:
+            ids = [s.session_id for s in source.student_sessions(student, start=start, end=end)]
+        else:
+            end = end or datetime.now(UTC)
+            if start is None:
+                start = end - ALL_STUDENTS_LOOKBACK
+                err.print(f"exporting every session started since {start:%Y-%m-%d} (use --since to go further back)")
+            ids = [r.session_id for r in source.all_sessions(start=start, end=end)]
+        out.mkdir(parents=True, exist_ok=True)
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=len(ids) < 20 or not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("exporting", total=len(ids))
+            for session_id in ids:
+                write_export(source.get_session(session_id), out)
+                progress.advance(task)
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    who = f"student {student}" if student else "all students"
+    _console().print(f"exported {len(ids)} session{'s' if len(ids) != 1 else ''} ({who}) to {out}")
+
+
+# ------------------------------------------------------------------------- sessions
+def sessions(
+    student: Annotated[str, typer.Option("--student", "-s", help="The student whose sessions to list.")],
+    since: Annotated[
+        str | None, typer.Option("--since", "--from", help="Started on/after (date or ISO time).", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", "--to", help="Started on/before (date or ISO time).", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    table: TableOption = None,
+) -> None:
+    """List a student's sessions, newest first."""
+    start = _bound(since, name="since")
+    end = _bound(until, name="until", end=True)
+    source = _source(url, token, table)
+    rows = []
+    try:
+        for item in source.student_sessions(student, start=start, end=end, page_size=min(limit, 100)):
+            rows.append(item)
+            if len(rows) >= limit:
+                break
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    console = _console()
+    if as_json:
+        for item in rows:
+            console.out(item.model_dump_json(), highlight=False)
+        return
+    if not rows:
+        console.print(f"no sessions for {escape(student)}")
+        return
+    grid = Table(title=f"Sessions of {escape(student)} (newest first)", title_justify="left")
+    for name, justify in (
+        ("session", "left"),
+        ("started (UTC)", "left"),
+        ("status", "left"),
+        ("platform", "left"),
+        ("calls", "right"),
+        ("subjects", "left"),
+        ("cost", "right"),
+        ("ended", "left"),
+    ):
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for item in rows:
+        grid.add_row(
+            escape(item.session_id),
+            f"{item.start_time:%Y-%m-%d %H:%M}",
+            _status(item.status),
+            escape(item.platform or "-"),
+            str(item.interaction_count),
+            escape(", ".join(item.subjects) or "-"),
+            f"${item.cost:.4f}" if item.cost is not None else "-",
+            escape(item.ended_reason or "-"),
+        )
+    console.print(grid)
+
+
+def _status(status: str) -> str:
+    colour = {"active": "blue", "completed": "green", "closed": "white", "unmatched": "yellow"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+# ----------------------------------------------------------------------------- show
+def _offset(seconds: float) -> str:
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    return f"+{minutes}:{secs:02d}"
+
+
+def _call_row(call: ExportInteraction, start: datetime) -> list[str]:
+    flag = "[bold red]error[/]" if call.is_error else ""
+    return [
+        _offset((call.timestamp - start).total_seconds()),
+        f"{call.timestamp:%H:%M:%S}",
+        f"[bold]{escape(call.function)}[/]",
+        escape(", ".join(call.data_provided) or "-"),
+        escape(", ".join(call.subjects) or "-"),
+        f"{call.duration_ms:g}" if call.duration_ms else "-",
+        flag,
+    ]
+
+
+def render_session(export: SessionExport, console: Console) -> None:
+    """A readable terminal view: facts, MCP calls in time order, transcript, analysis."""
+    from session_tracker.ui.pages import conversation_turns
+
+    vapi = export.vapi_metadata or {}
+    cost = vapi.get("cost")
+    facts = [
+        ("student", escape(export.student_id)),
+        ("status", _status(export.status)),
+        ("started", f"{export.start_time:%Y-%m-%d %H:%M:%S} UTC"),
+        ("ended", f"{export.end_time:%Y-%m-%d %H:%M:%S} UTC" if export.end_time else "-"),
+        ("length", escape(export.session_summary.duration_estimated)),
+        ("platform", escape(export.platform or "-")),
+        ("cost", f"${cost:.4f}" if isinstance(cost, (int, float)) else "-"),
+        ("ended reason", escape(str(vapi.get("ended_reason") or "-"))),
+        ("matched by", escape(str(export.matching.get("strategy", "none")))),
+        ("subjects", escape(", ".join(export.session_summary.subjects_accessed) or "-")),
+    ]
+    console.print(
+        Panel(
+            "\n".join(f"[dim]{k:>12}[/]  {v}" for k, v in facts),
+            title=f"[bold]{escape(export.session_id)}[/]",
+            title_align="left",
+            expand=False,
+        )
+    )
+    calls = Table(title=f"MCP calls ({len(export.mcp_interactions)})", title_justify="left", expand=False)
+    for name in ("", "time", "function", "data provided", "subjects", "ms", ""):
+        calls.add_column(name)
+    for call in export.mcp_interactions:
+        calls.add_row(*_call_row(call, export.start_time))
+    console.print(calls)
+    turns = conversation_turns(export.conversation, start=export.start_time)
+    console.print("[bold]Transcript[/]" + ("" if turns else " [dim](none merged yet)[/]"))
+    for turn in turns:
+        colour = "yellow" if turn.speaker == "Student" else "cyan"
+        when = f"[dim]{_offset((turn.at - export.start_time).total_seconds())}[/] " if turn.at else ""
+        console.print(f"  {when}[bold {colour}]{escape(turn.speaker or '?')}:[/] {escape(turn.text)}")
+    analysis = export.analysis or {}
+    console.print("[bold]Analysis[/]")
+    shown = False
+    for key, label in (
+        ("session_summary", "Summary"),
+        ("progress_update", "Progress"),
+        ("learning_insights", "Insights"),
+    ):
+        value = analysis.get(key)
+        if value:
+            shown = True
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
+            console.print(f"  [bold]{label}:[/] {escape(text)}")
+    if not shown:
+        console.print(f"  [dim]not analysed yet - run: session-tracker analyze {escape(export.session_id)}[/]")
+
+
+def show(
+    session_id: Annotated[str, typer.Argument(help="The session id, e.g. emma_smith_20260117_1430.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the export JSON instead.")] = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    table: TableOption = None,
+) -> None:
+    """Show one session: calls on a time line, the transcript beside them, cost and analysis."""
+    source = _source(url, token, table)
+    try:
+        found = source.get_session(session_id)
+    except SessionNotFound as exc:
+        raise _fail(str(exc), code=2) from exc
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        sys.stdout.write(export_json(found))
+        return
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+    render_session(found, Console(highlight=False, width=width))
+
+
+# -------------------------------------------------------------------------- analyze
+def analyze(
+    session_id: Annotated[str, typer.Argument(help="The session to analyse.")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    table: TableOption = None,
+) -> None:
+    """Request an analysis of one session (runs asynchronously; see it with [bold]show[/])."""
+    source = _source(url, token, table)
+    try:
+        result = source.analyze(session_id)
+    except SourceError as exc:
+        if exc.status == 404:
+            raise _fail(f"no session {session_id!r}", code=2) from exc
+        raise _fail(str(exc)) from exc
+    _console().print(f"analysis requested for {escape(session_id)}")
+    sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the reading commands to the ``session-tracker`` app."""
+    app.command("sessions")(sessions)
+    app.command("show")(show)
+    app.command("export")(export)
+    app.command("analyze")(analyze)
