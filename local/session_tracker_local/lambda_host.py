@@ -46,6 +46,47 @@ class FakeContext:
 
 _load_lock = threading.Lock()
 _counter = 0
+_ROUTER_STATE = ("current_event", "lambda_context")
+
+
+def isolate_router_state() -> None:
+    """Make Powertools' per-invocation router state thread-local.
+
+    ``ApiGatewayResolver.resolve`` stores the event on the *class*
+    (``BaseRouter.current_event = ...``): harmless in Lambda, where a process serves
+    one invocation at a time, but concurrent in-process invocations would read each
+    other's requests. The local stack runs instances in threads, so it gives
+    ``BaseRouter`` a metaclass whose data descriptors keep that state per thread
+    (class-level writes and reads go through the metaclass; instance reads through
+    a property on the class). Idempotent.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    meta = type(BaseRouter)
+    if getattr(meta, "_thread_local_state", False):
+        return
+    local = threading.local()
+
+    class _State:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __get__(self, obj: object, owner: type | None = None) -> Any:
+            return getattr(local, self.name, None)
+
+        def __set__(self, obj: object, value: Any) -> None:
+            setattr(local, self.name, value)
+
+    namespace: dict[str, Any] = {name: _State(name) for name in _ROUTER_STATE}
+    namespace["_thread_local_state"] = True
+    thread_meta = type(f"ThreadLocal{meta.__name__}", (meta,), namespace)
+    for name in _ROUTER_STATE:
+        if name in BaseRouter.__dict__:
+            setattr(local, name, BaseRouter.__dict__[name])
+        # Instance reads (``self.current_event``) find this property on the class ...
+        setattr(BaseRouter, name, property(_State(name).__get__, _State(name).__set__))
+    # ... and class-level reads and writes (``BaseRouter.current_event = ...``) the metaclass's.
+    BaseRouter.__class__ = thread_meta
 
 
 def load_handler(spec: FunctionSpec) -> tuple[ModuleType, Handler]:
@@ -71,6 +112,7 @@ class FunctionPool:
     """Warm instances of one function; ``invoke`` is thread-safe."""
 
     def __init__(self, spec: FunctionSpec, max_concurrency: int = 8) -> None:
+        isolate_router_state()
         self.spec = spec
         self.max_concurrency = max_concurrency
         self._idle: list[Handler] = []

@@ -1,0 +1,272 @@
+"""Throughput: the local stack under a bounded concurrent load of realistic traffic.
+
+Traffic: many students, each with several sessions of tool calls (gaps of
+20-150 s inside a session, 15-90 min between sessions, explicit timestamps),
+sent over HTTP by ``WORKERS`` concurrent clients (each student's calls in order,
+some as single posts, some as batches), with ~3 % of requests retried as-is (the
+client's interaction ids must make them no-ops) and, when the stack serves the
+VAPI webhook, an end-of-call report per session. Baseline, same run, same
+concurrency: raw boto3 ``put_item`` to the same DynamoDB Local.
+
+Afterwards every interaction is counted back from the table: none may be lost or
+duplicated, and the sessions must be exactly the ones the session rules predict.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "samples" / "vapi"
+TOKEN = "bench-token"
+VAPI_SECRET = "bench-vapi-secret"
+FUNCTIONS = ["get_student_context", "get_progress", "get_curriculum", "record_answer"]
+SUBJECTS = ["mathematics", "reading", "science"]
+
+
+def _plan(students: int, sessions: int, calls: int, seed: int = 7) -> dict[str, list[list[dict[str, Any]]]]:
+    """Per student, a list of sessions, each a list of interaction bodies (explicit time and id)."""
+    rng = random.Random(seed)
+    base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    plan: dict[str, list[list[dict[str, Any]]]] = {}
+    for s in range(students):
+        student = f"bench_s{s:05d}"
+        at = base + timedelta(seconds=rng.randint(0, 3600))
+        runs = []
+        for _ in range(sessions):
+            run = []
+            for _ in range(calls):
+                run.append(
+                    {
+                        "student_id": student,
+                        "function": rng.choice(FUNCTIONS),
+                        "timestamp": at.isoformat().replace("+00:00", "Z"),
+                        "interaction_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+                        "arguments": {"student_id": student, "topic": rng.choice(SUBJECTS)},
+                        "data_provided": rng.sample(["profile", "progress", "curriculum", "answers"], 2),
+                        "subjects": [rng.choice(SUBJECTS)],
+                        "response_size": rng.randint(200, 5000),
+                        "duration_ms": round(rng.uniform(5, 80), 2),
+                    }
+                )
+                at += timedelta(seconds=rng.randint(20, 150))
+            runs.append(run)
+            at += timedelta(minutes=rng.randint(15, 90))
+        plan[student] = runs
+    return plan
+
+
+def _vapi_report(template: dict[str, Any], student: str, run: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    body = copy.deepcopy(template)
+    msg = body["message"]
+    start = datetime.fromisoformat(run[0]["timestamp"].replace("Z", "+00:00")) - timedelta(seconds=20)
+    end = datetime.fromisoformat(run[-1]["timestamp"].replace("Z", "+00:00")) + timedelta(seconds=30)
+    call_id = f"bench-call-{student}-{n}"
+    msg["startedAt"] = start.isoformat().replace("+00:00", "Z")
+    msg["endedAt"] = end.isoformat().replace("+00:00", "Z")
+    msg["timestamp"] = int(end.timestamp() * 1000)
+    call = msg.setdefault("call", {})
+    call["id"] = call_id
+    overrides = call.setdefault("assistantOverrides", {})
+    overrides.setdefault("variableValues", {})["student_id"] = student
+    overrides.setdefault("metadata", {}).pop("session_id", None)
+    overrides["variableValues"].pop("session_id", None)
+    return body
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import boto3
+    import httpx
+
+    from bench.stats import percentile
+    from session_tracker import sessions as rules
+    from session_tracker.store import DynamoStore
+    from session_tracker_local.stack import LocalStack, StackOptions
+
+    students, per_student, calls = (60, 3, 6) if quick else (200, 3, 8)
+    workers = 8
+    plan = _plan(students, per_student, calls)
+    total = sum(len(r) for runs in plan.values() for r in runs)
+    stack = LocalStack(
+        StackOptions(
+            root=ROOT,
+            port=0,
+            data_dir=None,
+            backend="dynamodb-local",
+            ingest_token=TOKEN,
+            vapi_secret=VAPI_SECRET,
+            run_schedules=False,
+            run_streams=False,
+            max_concurrency=workers,
+            extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
+        )
+    ).start()
+    try:
+        vapi_route = any(r.path == "/webhook/vapi/session-complete" for r in stack.router.routes)
+        report_template = None
+        if vapi_route and (SAMPLES / "end-of-call-report.full.json").is_file():
+            report_template = json.loads((SAMPLES / "end-of-call-report.full.json").read_text())
+        rng = random.Random(11)
+        latencies: list[float] = []
+        lat_lock = threading.Lock()
+        status_counts: Counter[int] = Counter()
+        retries = 0
+        reports = 0
+        false_duplicates: list[str] = []
+        responses: dict[str, list[str]] = {}
+
+        def student_worker(student: str) -> tuple[int, int]:
+            local_retries = local_reports = 0
+            r = random.Random(student)
+            with httpx.Client(base_url=stack.url, timeout=60) as http:
+                for n, session_calls in enumerate(plan[student]):
+                    i = 0
+                    while i < len(session_calls):
+                        size = r.choice([1, 1, 1, 3, 5])
+                        chunk = session_calls[i : i + size]
+                        body = chunk[0] if len(chunk) == 1 else {"interactions": chunk}
+                        sends = 2 if r.random() < 0.03 else 1
+                        for _ in range(sends):
+                            t = time.perf_counter()
+                            resp = http.post("/interactions", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+                            with lat_lock:
+                                latencies.append(time.perf_counter() - t)
+                                status_counts[resp.status_code] += 1
+                                if sends == 1 and '"duplicate":true' in resp.text:
+                                    false_duplicates.append(resp.text[:500])
+                                for entry in body.get("interactions") or [body]:
+                                    responses.setdefault(entry["interaction_id"], []).append(
+                                        f"{resp.status_code} {resp.text[:300]}"
+                                    )
+                        local_retries += sends - 1
+                        i += len(chunk)
+                    if report_template is not None:
+                        resp = http.post(
+                            "/webhook/vapi/session-complete",
+                            json=_vapi_report(report_template, student, session_calls, n),
+                            headers={"X-Vapi-Secret": VAPI_SECRET},
+                        )
+                        with lat_lock:
+                            status_counts[resp.status_code] += 1
+                        local_reports += 1
+            return local_retries, local_reports
+
+        order = list(plan)
+        rng.shuffle(order)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            for r_, p_ in pool.map(student_worker, order):
+                retries += r_
+                reports += p_
+        elapsed = time.perf_counter() - started
+
+        # Baseline: raw put_item at the same concurrency against the same DynamoDB Local.
+        client = boto3.client("dynamodb")
+        table = stack.options.table_name
+        raw_n = total
+
+        def raw_worker(k: int) -> None:
+            c = boto3.client("dynamodb")
+            for i in range(k, raw_n, workers):
+                c.put_item(
+                    TableName=table,
+                    Item={"PK": {"S": f"RAW#{i}"}, "SK": {"S": "RAW"}, "body": {"S": json.dumps(plan[order[0]][0][0])}},
+                )
+
+        raw_started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(raw_worker, range(workers)))
+        raw_elapsed = time.perf_counter() - raw_started
+
+        # Count everything back and compare with what the session rules predict.
+        store = DynamoStore(table, client=client)
+        timeout = timedelta(minutes=10)
+        lost = duplicated = wrong_session = 0
+        lost_examples: list[dict[str, Any]] = []
+        stored_total = 0
+        for student, runs in plan.items():
+            for run_calls in runs:
+                first = datetime.fromisoformat(run_calls[0]["timestamp"].replace("Z", "+00:00"))
+                expected_id = rules.session_id_for(student, first)
+                found = store.read_session(expected_id)
+                ids = Counter(r.interaction_id for r in found[1]) if found else Counter()
+                stored_total += sum(ids.values())
+                for call in run_calls:
+                    if ids[call["interaction_id"]] == 0:
+                        lost += 1
+                        if len(lost_examples) < 5:
+                            lost_examples.append(
+                                {
+                                    "expected_session": expected_id,
+                                    "interaction_id": call["interaction_id"],
+                                    "timestamp": call["timestamp"],
+                                    "marker_session": store.lookup_marker(call["interaction_id"]),
+                                    "responses": responses.get(call["interaction_id"]),
+                                }
+                            )
+                duplicated += sum(v - 1 for v in ids.values() if v > 1)
+                wrong_session += sum(1 for i in ids if i not in {c["interaction_id"] for c in run_calls})
+        del timeout
+    finally:
+        stack.stop()
+
+    ms = sorted(x * 1000 for x in latencies)
+    rate = total / elapsed
+    raw_rate = raw_n / raw_elapsed
+    result = {
+        "description": "local stack over HTTP, concurrent realistic traffic vs raw put_item at the same concurrency",
+        "students": students,
+        "sessions": students * per_student,
+        "interactions": total,
+        "http_requests": sum(status_counts.values()),
+        "retried_requests": retries,
+        "vapi_reports": reports,
+        "statuses": dict(status_counts),
+        "workers": workers,
+        "seconds": round(elapsed, 2),
+        "interactions_per_s": round(rate, 1),
+        "raw_put_item_per_s": round(raw_rate, 1),
+        "ratio_to_raw": round(rate / raw_rate, 3),
+        "request_median_ms": round(percentile(ms, 50), 2),
+        "request_p99_ms": round(percentile(ms, 99), 2),
+        "stored_interactions": stored_total,
+        "lost": lost,
+        "duplicated": duplicated,
+        "in_wrong_session": wrong_session,
+        "lost_examples": lost_examples,
+        "false_duplicates": false_duplicates[:5],
+    }
+    result["markdown"] = "\n".join(
+        [
+            "## Throughput",
+            "",
+            f"{students} students x {per_student} sessions x {calls} calls = {total} interactions over HTTP "
+            f"by {workers} concurrent clients (batches of 1-5, {retries} requests retried as-is, "
+            f"{reports} VAPI end-of-call reports); baseline: raw `put_item` at the same concurrency, same DynamoDB Local.",
+            "",
+            "| path | items/s | ratio |",
+            "|---|---|---|",
+            f"| raw boto3 put_item (baseline) | {result['raw_put_item_per_s']} | 1.0 |",
+            f"| local stack POST /interactions | {result['interactions_per_s']} | {result['ratio_to_raw']} |",
+            "",
+            f"Request latency median {result['request_median_ms']} ms, p99 {result['request_p99_ms']} ms; "
+            f"statuses {dict(sorted(status_counts.items()))}. Counted back from the table: "
+            f"**{stored_total}** stored of {total} sent, **{lost} lost, {duplicated} duplicated, "
+            f"{wrong_session} in a wrong session**.",
+        ]
+    )
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick=True), indent=2))
