@@ -90,7 +90,7 @@ class DynamoDBLocal:
     def start(self, timeout: float = 60) -> DynamoDBLocal:
         if not java_available():
             raise DynamoDBLocalUnavailable("java is not installed")
-        jar = install(self.cache_dir)
+        jar = install(self.cache_dir.resolve())
         self.port = self.port or free_port()
         args = [
             "java",
