@@ -13,6 +13,8 @@ import logging
 import os
 import re
 import secrets
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -180,6 +182,8 @@ class LocalStack:
         self.ingest_token = options.ingest_token or os.environ.get("INGEST_TOKEN") or secrets.token_urlsafe(24)
         self.vapi_secret = options.vapi_secret or os.environ.get("VAPI_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
         self._saved_env: dict[str, str | None] = {}
+        self.bucket_dirs: dict[str, Path] = {}
+        self._temp_blob_root: Path | None = None
 
     # --------------------------------------------------------------- backend
     def _start_backend(self) -> None:
@@ -265,8 +269,28 @@ class LocalStack:
             TableName=self.options.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
 
+    def _bucket_dir(self, logical_id: str) -> Path:
+        """A local directory standing in for the template's S3 bucket ``logical_id``."""
+        if logical_id not in self.bucket_dirs:
+            if self.options.data_dir is not None:
+                root = self.options.data_dir / "buckets"
+            else:
+                if self._temp_blob_root is None:
+                    self._temp_blob_root = Path(tempfile.mkdtemp(prefix="session-tracker-buckets-"))
+                root = self._temp_blob_root
+            path = root / logical_id
+            path.mkdir(parents=True, exist_ok=True)
+            self.bucket_dirs[logical_id] = path
+        return self.bucket_dirs[logical_id]
+
     def _function_env(self, spec: FunctionSpec) -> None:
+        buckets = self.template.resources_of("AWS::S3::Bucket")
         for key, raw in spec.environment.items():
+            if isinstance(raw, dict) and raw.get("Ref") in buckets:
+                # An S3 bucket becomes a local directory: FOO_BUCKET -> FOO_DIR (FOO_BUCKET unset).
+                self._set_env(key, None)
+                self._set_env(f"{key.removesuffix('_BUCKET')}_DIR", str(self._bucket_dir(raw["Ref"])))
+                continue
             value = resolve(raw, self.refs)
             if key.endswith("_PARAM"):
                 continue  # secrets come from the environment locally, not SSM
@@ -348,6 +372,9 @@ class LocalStack:
             else:
                 os.environ[key] = value
         self._saved_env = {}
+        if self._temp_blob_root is not None:
+            shutil.rmtree(self._temp_blob_root, ignore_errors=True)
+            self._temp_blob_root = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -369,6 +396,9 @@ class LocalStack:
             )
         else:
             lines.append(f"  data: in-process moto, table {self.options.table_name} (in memory, lost on exit)")
+        for logical_id, path in self.bucket_dirs.items():
+            kept = "" if self.options.data_dir is not None else " (temporary, removed on exit)"
+            lines.append(f"  bucket {logical_id}: directory {path}{kept}")
         if self.notice:
             lines.append(f"  NOTICE: {self.notice}")
         lines.append("  routes:")

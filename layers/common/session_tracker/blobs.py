@@ -7,10 +7,13 @@ One small interface, two backends: S3 in AWS (``BLOB_BUCKET``), a directory loca
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from session_tracker.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,3 +81,19 @@ def blob_store_from_env() -> BlobStore | None:
     if os.environ.get("BLOB_DIR"):
         return DirBlobStore(os.environ["BLOB_DIR"])
     return None
+
+
+def hydrate_conversation(conversation: dict[str, Any] | None, blobs: BlobStore | None) -> dict[str, Any] | None:
+    """The conversation with offloaded parts read back from the blob store (whole)."""
+    if not conversation or not ({"transcript_blob", "platform_analysis_blob"} & conversation.keys()):
+        return conversation
+    if blobs is None:
+        raise ServiceUnavailable("this transcript is in blob storage, which is not configured (BLOB_BUCKET/BLOB_DIR)")
+    out = dict(conversation)
+    pointer = out.pop("transcript_blob", None)
+    if pointer:
+        out["transcript"] = blobs.get(pointer["key"]).decode("utf-8", "surrogatepass")
+    pointer = out.pop("platform_analysis_blob", None)
+    if pointer:
+        out["platform_analysis"] = json.loads(blobs.get(pointer["key"]))
+    return out

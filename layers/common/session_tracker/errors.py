@@ -82,3 +82,12 @@ class DuplicateInteraction(StoreConflict):
         super().__init__(interaction_id)
         self.interaction_id = interaction_id
         self.session_id = session_id
+
+
+class DuplicateDelivery(StoreConflict):
+    """This platform delivery (e.g. a VAPI report redelivered) was stored before."""
+
+    def __init__(self, delivery_id: str, session_id: str | None = None) -> None:
+        super().__init__(delivery_id)
+        self.delivery_id = delivery_id
+        self.session_id = session_id

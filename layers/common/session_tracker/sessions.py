@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 
-from session_tracker.blobs import BlobStore
+from session_tracker.blobs import BlobStore, blob_store_from_env, hydrate_conversation
 from session_tracker.errors import (
     Conflict,
     DuplicateInteraction,
@@ -170,6 +170,13 @@ class _StudentLog:
                 self._late(index, rec)
                 position += 1
                 continue
+            if decision is Decision.NEW and rec.call_id:
+                # A platform report may have created this call's session already: join it.
+                link = self.store.get_call_link(rec.call_id)
+                if link is not None and link.student_id == self.student_id:
+                    self._explicit(index, rec, link.session_id)
+                    position += 1
+                    continue
             if decision is Decision.NEW:
                 try:
                     self.head = self.store.open_session(
@@ -358,4 +365,7 @@ def read_export(session_id: str, *, store: SessionStore, blobs: BlobStore | None
     if found is None:
         return None
     meta, records = found
+    if meta.conversation and {"transcript_blob", "platform_analysis_blob"} & meta.conversation.keys():
+        conversation = hydrate_conversation(meta.conversation, blobs or blob_store_from_env())
+        meta = meta.model_copy(update={"conversation": conversation})
     return export_session(meta, records)

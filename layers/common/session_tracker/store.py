@@ -10,6 +10,7 @@ logged tool call       ``SESSION#{session_id}``    ``I#{timestamp}#{interaction_
 student head pointer   ``STUDENT#{student_id}``    ``HEAD``
 idempotency marker     ``IID#{interaction_id}``    ``IID``
 platform call link     ``CALL#{call_id}``          ``CALL``
+platform delivery      ``DELIVERY#{delivery_id}``  ``DELIVERY``
 =====================  ==========================  ===============================
 
 Indexes: ``GSI1`` (``gsi1pk = STUDENT#{student_id}``, ``gsi1sk = {start_time}#{session_id}``)
@@ -53,8 +54,10 @@ from session_tracker.errors import (
 from session_tracker.models import (
     AnalysisState,
     AnalysisUsage,
+    CallLink,
     Head,
     Interaction,
+    PlatformWrite,
     SessionMeta,
     SessionRef,
     iso,
@@ -69,6 +72,7 @@ OPEN_SHARDS = 4
 GSI1 = "GSI1"
 GSI2 = "GSI2"
 MARKER_TTL = timedelta(days=7)
+DELIVERY_TTL = timedelta(days=7)
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -93,6 +97,10 @@ def marker_key(interaction_id: str) -> dict[str, str]:
 
 def call_key(call_id: str) -> dict[str, str]:
     return {"PK": f"CALL#{call_id}", "SK": "CALL"}
+
+
+def delivery_key(delivery_id: str) -> dict[str, str]:
+    return {"PK": f"DELIVERY#{delivery_id}", "SK": "DELIVERY"}
 
 
 def open_shard(session_id: str) -> str:
@@ -262,6 +270,21 @@ class SessionStore(Protocol):
     def record_usage(self, day: str, *, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None: ...
 
     def get_usage(self, day: str) -> AnalysisUsage: ...
+
+    # platform data (webhook_vapi, webhook_generic)
+    def get_call_link(self, call_id: str) -> CallLink | None: ...
+
+    def get_delivery(self, delivery_id: str) -> str | None: ...
+
+    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None: ...
+
+    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]: ...
+
+    def open_sessions_since(self, since: datetime, *, limit: int = 50) -> list[SessionMeta]: ...
+
+    def write_platform_data(self, write: PlatformWrite) -> None: ...
+
+    def create_platform_session(self, meta: SessionMeta, write: PlatformWrite, *, move_head: bool) -> None: ...
 
 
 @dataclass
@@ -695,8 +718,8 @@ class DynamoStore:
 
     def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
         """Session records by id (BatchGetItem, 100 a request), without the large fields."""
-        names = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status", "platform")
-        names += ("interaction_count", "subjects", "data_provided", "call_ids", "conversation")
+        names: tuple[str, ...] = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
+        names += ("platform", "interaction_count", "subjects", "data_provided", "call_ids", "conversation")
         found: dict[str, SessionMeta] = {}
         ids = list(dict.fromkeys(session_ids))
         for start in range(0, len(ids), 100):
@@ -791,7 +814,7 @@ class DynamoStore:
         """The student's sessions that started before ``before``, newest first (GSI1), small fields only."""
         if limit <= 0:
             return []
-        names = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
+        names: tuple[str, ...] = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
         names += ("interaction_count", "subjects", "session_summary", "analysis")
         out = self.client.query(
             TableName=self.table_name,
@@ -807,7 +830,7 @@ class DynamoStore:
 
     def get_analysis_state(self, session_id: str) -> AnalysisState | None:
         """Status, pending flags and current analysis of a session (consistent read)."""
-        names = ("session_id", "student_id", "status", "start_time", "pending_analysis")
+        names: tuple[str, ...] = ("session_id", "student_id", "status", "start_time", "pending_analysis")
         names += ("content_updated_at", "analysis_trigger", "analysis")
         out = self.client.get_item(
             TableName=self.table_name,
@@ -1185,8 +1208,8 @@ class DynamoStore:
             "v": (write.expected_version or 0) + 1,
             "student": write.student_id,
         }
-        sets = ["updated_at = :now", "#end = :end", "#status = :status", "#platform = if_not_exists(#platform, :platform)"]
-        sets.append("#v = :v")
+        sets = ["updated_at = :now", "#end = :end", "#status = :status", "#v = :v"]
+        sets.append("#platform = if_not_exists(#platform, :platform)")
         for name in ("conversation", "vapi_metadata", "platform_metadata", "matching"):
             value = getattr(write, name)
             if value is not None:

@@ -1,0 +1,76 @@
+"""POST /webhook/session-data: platform-agnostic session data, dispatched on ``platform``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from session_tracker.errors import NotFound
+from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
+from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
+from session_tracker.observability import count, logger, metrics, tracer
+from session_tracker.platforms import adapters, parse_session_data
+from session_tracker.runtime import deps
+
+app = make_app()
+
+
+@app.post(
+    "/webhook/session-data",
+    status_code=200,
+    summary="Platform-agnostic session data",
+    description=(
+        "A finished conversation from any platform, dispatched on 'platform' "
+        f"({', '.join(sorted(adapters()))}). generic: {{student_id?, session_id?, call_id?, started_at, "
+        "ended_at, transcript (string or [{role, text, time}]), metadata}}; superinterface: {thread_id, "
+        "messages (as its messages API returns them), student_id?}; vapi: {message: <VAPI server message>}. "
+        "Matched to a session like VAPI reports; a retried delivery is stored once."
+    ),
+    security=[BEARER_SCHEME],
+    tags=["webhooks"],
+    responses={200: {"description": "Accepted (merged, created or duplicate)"}},
+)
+def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
+    event = parse_session_data(body)
+    result = ingest_platform_event(
+        event,
+        store=deps().store,
+        blobs=deps().blobs,
+        now=datetime.now(UTC),
+        settings=MatchSettings.from_config(deps().config),
+    )
+    count(f"SessionData{result.outcome.capitalize()}")
+    logger.info(
+        "session data",
+        extra={
+            "platform": event.platform,
+            "outcome": result.outcome,
+            "session_id": result.session_id,
+            "strategy": result.strategy,
+            "call_id": event.call_id,
+        },
+    )
+    return result
+
+
+_bearer = bearer_gate(lambda: deps().config.webhooks.generic.auth_token)
+
+
+def _gate(event: dict[str, Any]) -> None:
+    if not deps().config.webhooks.generic.enabled:
+        raise NotFound("the session-data webhook is disabled (webhooks.generic.enabled)")
+    _bearer(event)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return guarded(app, event, context, gate=_gate, max_body=lambda: deps().config.webhooks.generic.max_body_bytes)
+
+
+__all__ = ["app", "lambda_handler"]

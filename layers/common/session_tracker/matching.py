@@ -1,0 +1,534 @@
+"""Platform data (VAPI reports, generic session data) matched to sessions and merged in.
+
+Pure rules over models: the store, the blob store and the clock (``now``) come in as
+arguments. Matching order (the first that applies wins, and is recorded in the
+session's ``matching``):
+
+1. ``explicit``: the payload names the session (``session_id`` in VAPI
+   ``assistantOverrides.metadata`` / ``variableValues`` or the generic body), or its
+   ``call_id`` is already linked to a session (logged MCP calls carried it, or an earlier
+   message of the same call created the session).
+2. ``student_id``: the student is known (``student_id`` in variableValues / metadata /
+   body, the configured phone map, or extraction from the transcript's opening turns)
+   and the call's span overlaps one of the student's sessions. A known student with no
+   session near the call gets a new ``completed`` session (strategy ``student_id``).
+3. ``time_window``: the call comes within ±``match_window_minutes`` of one of that
+   student's sessions, or, when the student is unknown, of exactly one active session.
+4. ``none``: a new session with ``status: unmatched`` (student ``unknown``), kept for review.
+
+Matching uses the call's own times (event time), never "whichever session is active
+now". A session that ended more than ``late_data_hours`` before the data arrived is not
+changed any more; the data is kept as a new ``unmatched`` session naming the candidate.
+
+Merging sets ``end_time``, ``status: completed`` (``unmatched`` stays), ``conversation``
+``{transcript, source, word_count, call_duration, call_ids, started_at, ended_at,
+platform_analysis}``, ``vapi_metadata {call_id, cost, ended_reason, ...}`` (other
+platforms: ``platform_metadata``), ``matching``, and the analysis trigger flags. A second
+call merged into the same session is appended (transcripts joined, costs and durations
+summed, per-call entries under ``calls``). Transcripts (and platform analyses) larger
+than ``inline_limit`` bytes go to the blob store; the record keeps a pointer and
+``blobs.hydrate_conversation`` puts them back on read. Every delivery is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from session_tracker.blobs import BlobStore, hydrate_conversation
+from session_tracker.errors import DuplicateDelivery, ServiceUnavailable, SessionIdTaken, StoreConflict
+from session_tracker.models import MatchStrategy, PlatformWrite, SessionMeta, SessionStatus, iso, parse_iso
+from session_tracker.platforms.base import PlatformEvent, clean_id
+from session_tracker.sessions import session_id_for
+
+if TYPE_CHECKING:
+    from session_tracker.config import AppConfig
+    from session_tracker.store import SessionStore
+
+UNKNOWN_STUDENT = "unknown"
+"""Student id of sessions whose student could not be identified (``status: unmatched``)."""
+INLINE_LIMIT = 64 * 1024
+"""Transcripts (and platform analyses) above this many bytes are stored as blobs."""
+MAX_ATTEMPTS = 8
+CANDIDATES = 10
+DEFAULT_STUDENT_ID_PATTERNS = (
+    r"(?i)\bstudent[\s_-]*id\b\s*(?:is|was|:|=|#)?\s*(?P<student_id>[A-Za-z0-9](?:[A-Za-z0-9_.@+-]*[A-Za-z0-9])?)",
+)
+_SESSION_ID_FORMAT = re.compile(r"^(?P<student>[A-Za-z0-9][A-Za-z0-9_.@+-]*)_\d{8}_\d{4}(?:_\d+)?$")
+_MAX_DEPTH = 24
+
+Outcome = Literal["merged", "created", "ignored", "duplicate"]
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """The configuration the rules read (``session_tracking`` and ``webhooks.vapi``)."""
+
+    match_window: timedelta = timedelta(minutes=5)
+    late_data: timedelta = timedelta(hours=24)
+    phone_map: Mapping[str, str] = field(default_factory=dict)
+    student_id_patterns: Sequence[str] = DEFAULT_STUDENT_ID_PATTERNS
+    opening_turns: int = 6
+    inline_limit: int = INLINE_LIMIT
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> MatchSettings:
+        """Settings from ``session_config.yaml`` (default extraction patterns when none are set)."""
+        vapi = config.webhooks.vapi
+        return cls(
+            match_window=config.session_tracking.match_window,
+            late_data=config.session_tracking.late_data,
+            phone_map=dict(vapi.phone_map),
+            student_id_patterns=tuple(vapi.student_id_patterns) or DEFAULT_STUDENT_ID_PATTERNS,
+        )
+
+
+class WebhookResult(BaseModel):
+    """The answer to a platform delivery (always 2xx)."""
+
+    received: str
+    """The message type as sent (``end-of-call-report``, ``status-update``, ``session-data`` ...)."""
+    outcome: Outcome
+    session_id: str | None = None
+    strategy: MatchStrategy | None = None
+    status: SessionStatus | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Match:
+    """Where a platform event goes: an existing session (``session``) or a new one."""
+
+    strategy: MatchStrategy
+    source: str
+    student_id: str
+    session: SessionMeta | None = None
+    version: int | None = None
+    new_session_id: str | None = None
+    reason: str | None = None
+    candidate: str | None = None
+
+    def record(self, event: PlatformEvent, now: datetime) -> dict[str, Any]:
+        """The ``matching`` attribute stored with the session."""
+        out: dict[str, Any] = {
+            "strategy": self.strategy,
+            "source": self.source,
+            "platform": event.platform,
+            "call_id": event.call_id,
+            "matched_at": iso(now),
+            "reason": self.reason,
+            "candidate_session_id": self.candidate,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+# ------------------------------------------------------------------- student ids
+def _phone(number: str) -> str:
+    digits = re.sub(r"[^\d+]", "", number)
+    return digits if digits.startswith("+") else digits.lstrip("0")
+
+
+def extract_student_id(event: PlatformEvent, settings: MatchSettings) -> tuple[str | None, str | None]:
+    """A student id from the conversation: configured patterns over the opening turns,
+    else the ``student_id`` argument of the conversation's tool calls (when they agree)."""
+    if event.turns:
+        texts = [t.text for t in event.turns[: settings.opening_turns]]
+    else:
+        texts = (event.transcript or "").splitlines()[: settings.opening_turns]
+    for pattern in settings.student_id_patterns:
+        regex = re.compile(pattern)
+        for text in texts:
+            found = regex.search(text)
+            if not found:
+                continue
+            value = found.group("student_id") if "student_id" in regex.groupindex else found.group(found.re.groups)
+            student = clean_id(value)
+            if student:
+                return student, "transcript"
+    if len(set(event.tool_student_ids)) == 1:
+        return event.tool_student_ids[0], "transcript_tool_call"
+    return None, None
+
+
+def resolve_student(event: PlatformEvent, settings: MatchSettings) -> tuple[str | None, str | None]:
+    """``(student_id, source)``: the payload's own id, then the phone map, then the transcript."""
+    if event.student_id:
+        return event.student_id, event.student_id_source or "payload"
+    if event.phone_number and settings.phone_map:
+        wanted = _phone(event.phone_number)
+        for number, student in settings.phone_map.items():
+            if _phone(number) == wanted and (sid := clean_id(student)):
+                return sid, "phone_map"
+    return extract_student_id(event, settings)
+
+
+# ------------------------------------------------------------------------ time
+def call_span(event: PlatformEvent, now: datetime) -> tuple[datetime, datetime]:
+    """The call's start and end (event time), falling back as far as receive time."""
+    start = event.call_start or event.call_end or now
+    end = event.call_end or start
+    return start, max(start, end)
+
+
+def session_span(meta: SessionMeta) -> tuple[datetime, datetime]:
+    end = max(meta.end_time or meta.last_activity, meta.last_activity)
+    return meta.start_time, end
+
+
+def gap(meta: SessionMeta, start: datetime, end: datetime) -> timedelta:
+    """Zero when the call's span overlaps the session's, else the time between them."""
+    s0, s1 = session_span(meta)
+    if start <= s1 and end >= s0:
+        return timedelta(0)
+    return s0 - end if end < s0 else start - s1
+
+
+def too_late(meta: SessionMeta, now: datetime, late_data: timedelta) -> bool:
+    """Whether a session ended longer than ``late_data`` ago (it is no longer changed)."""
+    if meta.status == "active":
+        return False
+    return now - session_span(meta)[1] > late_data
+
+
+# -------------------------------------------------------------------- matching
+def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, settings: MatchSettings) -> Match:
+    """Where ``event`` belongs, by the matching order in the module docstring."""
+    start, end = call_span(event, now)
+    student, source = resolve_student(event, settings)
+    if event.session_id:
+        found = store.get_session_versioned(event.session_id)
+        if found is not None:
+            return _checked(Match("explicit", "session_id", found[0].student_id, *found), now, settings)
+        implied = _SESSION_ID_FORMAT.match(event.session_id)
+        owner = student or (clean_id(implied.group("student")) if implied else None) or UNKNOWN_STUDENT
+        return Match("explicit", "session_id", owner, new_session_id=event.session_id)
+    if event.call_id:
+        link = store.get_call_link(event.call_id)
+        found = store.get_session_versioned(link.session_id) if link else None
+        if found is not None:
+            return _checked(Match("explicit", "call_id", found[0].student_id, *found), now, settings)
+    window = settings.match_window
+    if student:
+        sessions = store.student_sessions_before(student, end + window, limit=CANDIDATES)
+        scored = sorted(
+            ((gap(m, start, end), -m.start_time.timestamp(), m) for m in sessions if gap(m, start, end) <= window),
+            key=lambda t: (t[0], t[1]),
+        )
+        if scored:
+            distance, _, best = scored[0]
+            strategy: MatchStrategy = "student_id" if distance == timedelta(0) else "time_window"
+            found = store.get_session_versioned(best.session_id)
+            if found is not None:
+                return _checked(Match(strategy, source or "payload", student, *found), now, settings)
+        return Match("student_id", source or "payload", student, reason="no session near the call: new session")
+    fits = [m for m in store.open_sessions_since(start - window) if gap(m, start, end) <= window]
+    if len(fits) == 1:
+        found = store.get_session_versioned(fits[0].session_id)
+        if found is not None:
+            return _checked(Match("time_window", "single_active_session", found[0].student_id, *found), now, settings)
+    reason = f"student unknown; {len(fits)} active sessions in the window" if fits else "student unknown"
+    return Match("none", "unmatched", UNKNOWN_STUDENT, reason=reason)
+
+
+def _checked(match: Match, now: datetime, settings: MatchSettings) -> Match:
+    """``match`` unless its session ended too long ago: then a new unmatched session."""
+    meta = match.session
+    if meta is None or not too_late(meta, now, settings.late_data):
+        return match
+    return Match(
+        "none",
+        match.source,
+        meta.student_id,
+        reason=f"arrived more than {settings.late_data} after the session ended",
+        candidate=meta.session_id,
+    )
+
+
+# ---------------------------------------------------------------------- merging
+def _storable(value: Any, depth: int = 0) -> Any:
+    """JSON that DynamoDB accepts: no NaN/Infinity, nesting capped (deeper parts as JSON text)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= _MAX_DEPTH and isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict):
+        return {str(k): _storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v, depth + 1) for v in value]
+    return value
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _offload(conv: dict[str, Any], session_id: str, blobs: BlobStore | None, limit: int) -> dict[str, Any]:
+    """Move a large transcript / platform analysis to the blob store, leaving a pointer."""
+    out = dict(conv)
+    text = out.get("transcript")
+    if isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > limit:
+        data = text.encode("utf-8", "surrogatepass")
+        out["transcript_blob"] = _put(blobs, f"transcripts/{session_id}/{_digest(data)}.txt", data, "text/plain")
+        del out["transcript"]
+    analysis = out.get("platform_analysis")
+    if analysis is not None:
+        data = json.dumps(analysis, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if len(data) > limit:
+            out["platform_analysis_blob"] = _put(
+                blobs, f"analysis/{session_id}/{_digest(data)}.json", data, "application/json"
+            )
+            del out["platform_analysis"]
+    return out
+
+
+def _put(blobs: BlobStore | None, key: str, data: bytes, content_type: str) -> dict[str, Any]:
+    if blobs is None:
+        raise ServiceUnavailable("a large transcript arrived but no blob storage is configured (BLOB_BUCKET/BLOB_DIR)")
+    uri = blobs.put(key, data, content_type=f"{content_type}; charset=utf-8")
+    return {"key": key, "uri": uri, "bytes": len(data), "sha256": _digest(data)}
+
+
+Mode = Literal["new", "replace", "append", "keep"]
+
+
+def merge_mode(existing: dict[str, Any] | None, event: PlatformEvent) -> Mode:
+    """How ``event``'s conversation combines with the session's current one.
+
+    ``keep``: an end-of-call status after the report of the same call adds nothing;
+    ``replace``: the report of a call replaces what its status message left;
+    ``append``: another call of the same session.
+    """
+    if not existing:
+        return "new"
+    calls = existing.get("call_ids") or []
+    if event.call_id and event.call_id in calls:
+        if event.kind == "ended" or not existing.get("partial") or len(calls) > 1:
+            return "keep"
+        return "replace"
+    return "append"
+
+
+def _conversation(event: PlatformEvent, start: datetime, end: datetime) -> dict[str, Any]:
+    conv: dict[str, Any] = {
+        "transcript": event.transcript or "",
+        "source": event.platform,
+        "word_count": event.word_count or 0,
+        "call_duration": event.duration_seconds(),
+        "call_ids": [event.call_id] if event.call_id else [],
+        "started_at": iso(start),
+        "ended_at": iso(end),
+        "platform_analysis": _storable(event.analysis) if event.analysis else None,
+        "partial": event.kind == "ended" or None,
+    }
+    return {k: v for k, v in conv.items() if v is not None}
+
+
+def _appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    durations = [d for d in (old.get("call_duration"), new.get("call_duration")) if d is not None]
+    starts = [parse_iso(x) for x in (old.get("started_at"), new.get("started_at")) if x]
+    ends = [parse_iso(x) for x in (old.get("ended_at"), new.get("ended_at")) if x]
+    parts = [p for p in (old.get("transcript", ""), new.get("transcript", "")) if p]
+    out = {
+        **old,
+        "transcript": "\n\n".join(parts),
+        "word_count": int(old.get("word_count") or 0) + int(new.get("word_count") or 0),
+        "call_duration": round(sum(durations), 3) if durations else None,
+        "call_ids": [*(old.get("call_ids") or []), *new.get("call_ids", [])],
+        "started_at": iso(min(starts)) if starts else None,
+        "ended_at": iso(max(ends)) if ends else None,
+        "platform_analysis": new.get("platform_analysis", old.get("platform_analysis")),
+        "partial": (old.get("partial") or new.get("partial")) or None,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _call_entry(event: PlatformEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "call_id": event.call_id,
+        "cost": event.cost,
+        "ended_reason": event.ended_reason,
+        **_storable(event.details),
+    }
+    if event.platform != "vapi":
+        entry["platform"] = event.platform
+    return entry
+
+
+def _metadata(existing: dict[str, Any] | None, event: PlatformEvent, mode: Mode) -> dict[str, Any]:
+    entry = _call_entry(event)
+    if mode != "append" or not existing:
+        return entry
+    calls = existing.get("calls") or [{k: v for k, v in existing.items() if k != "calls"}]
+    costs = [c.get("cost") for c in [*calls, entry] if isinstance(c.get("cost"), (int, float))]
+    return {
+        "call_id": event.call_id,
+        "cost": round(sum(costs), 6) if costs else None,
+        "ended_reason": event.ended_reason,
+        "calls": [*calls, entry],
+    }
+
+
+def plan_merge(
+    event: PlatformEvent,
+    match: Match,
+    *,
+    blobs: BlobStore | None,
+    now: datetime,
+    settings: MatchSettings,
+    head_session_id: str | None,
+) -> PlatformWrite:
+    """The write that merges ``event`` into ``match.session``."""
+    meta = match.session
+    assert meta is not None
+    start, end = call_span(event, now)
+    existing = hydrate_conversation(meta.conversation, blobs) if meta.conversation else None
+    mode = merge_mode(existing, event)
+    incoming = _conversation(event, start, end)
+    conversation: dict[str, Any] | None
+    if mode == "keep":
+        conversation = None
+    elif mode == "append" and existing:
+        conversation = _appended(existing, incoming)
+    else:
+        conversation = incoming
+    if conversation is not None:
+        conversation = _offload(conversation, meta.session_id, blobs, settings.inline_limit)
+    current_meta = meta.vapi_metadata if event.platform == "vapi" else meta.platform_metadata
+    metadata = None if mode == "keep" else _metadata(current_meta, event, mode)
+    end_time = max(session_span(meta)[1], end) if event.call_end else session_span(meta)[1]
+    return PlatformWrite(
+        session_id=meta.session_id,
+        student_id=meta.student_id,
+        delivery_id=event.delivery_id,
+        platform=event.platform,
+        call_id=event.call_id,
+        status="unmatched" if meta.status == "unmatched" else "completed",
+        end_time=end_time,
+        conversation=conversation,
+        vapi_metadata=metadata if event.platform == "vapi" else None,
+        platform_metadata=metadata if event.platform != "vapi" else None,
+        matching=None if meta.matching else match.record(event, now),
+        request_analysis=conversation is not None,
+        head_ended_at=end_time if head_session_id == meta.session_id else None,
+        expected_version=match.version,
+        now=now,
+    )
+
+
+def plan_new_session(
+    event: PlatformEvent,
+    match: Match,
+    *,
+    blobs: BlobStore | None,
+    now: datetime,
+    settings: MatchSettings,
+    suffix: int = 1,
+) -> tuple[SessionMeta, PlatformWrite]:
+    """A new session holding ``event`` (no existing session matched)."""
+    start, end = call_span(event, now)
+    session_id = match.new_session_id or session_id_for(match.student_id, start, suffix)
+    status: SessionStatus = "unmatched" if match.strategy == "none" else "completed"
+    conversation = _offload(_conversation(event, start, end), session_id, blobs, settings.inline_limit)
+    metadata = _metadata(None, event, "new")
+    record = match.record(event, now)
+    meta = SessionMeta(
+        session_id=session_id,
+        student_id=match.student_id,
+        start_time=start,
+        last_activity=end,
+        end_time=end,
+        status=status,
+        platform=event.platform,
+        call_ids=[event.call_id] if event.call_id else [],
+        matching=record,
+        conversation=conversation,
+        vapi_metadata=metadata if event.platform == "vapi" else None,
+        platform_metadata=metadata if event.platform != "vapi" else None,
+        created_at=now,
+        updated_at=now,
+    )
+    write = PlatformWrite(
+        session_id=session_id,
+        student_id=match.student_id,
+        delivery_id=event.delivery_id,
+        platform=event.platform,
+        call_id=event.call_id,
+        status=status,
+        end_time=end,
+        matching=record,
+        request_analysis=True,
+        head_ended_at=end,
+        now=now,
+    )
+    return meta, write
+
+
+def ingest_platform_event(
+    event: PlatformEvent,
+    *,
+    store: SessionStore,
+    blobs: BlobStore | None,
+    now: datetime,
+    settings: MatchSettings,
+) -> WebhookResult:
+    """Match ``event`` to a session and merge it (or keep it as a new session); idempotent."""
+    if event.kind == "ignored":
+        return WebhookResult(received=event.message_type, outcome="ignored")
+    prior = store.get_delivery(event.delivery_id)
+    if prior is not None:
+        return WebhookResult(received=event.message_type, outcome="duplicate", session_id=prior)
+    suffix = 1
+    for _ in range(MAX_ATTEMPTS):
+        match = find_session(event, store=store, now=now, settings=settings)
+        try:
+            if match.session is not None:
+                head = store.get_head(match.session.student_id)
+                write = plan_merge(
+                    event,
+                    match,
+                    blobs=blobs,
+                    now=now,
+                    settings=settings,
+                    head_session_id=head.session_id if head else None,
+                )
+                store.write_platform_data(write)
+                return WebhookResult(
+                    received=event.message_type,
+                    outcome="merged",
+                    session_id=write.session_id,
+                    strategy=match.strategy,
+                    status=write.status,
+                    detail=None if write.conversation is not None else "the call's report was merged before",
+                )
+            meta, write = plan_new_session(event, match, blobs=blobs, now=now, settings=settings, suffix=suffix)
+            move_head = meta.status != "unmatched" and _is_newest(store, meta)
+            store.create_platform_session(meta, write, move_head=move_head)
+            return WebhookResult(
+                received=event.message_type,
+                outcome="created",
+                session_id=meta.session_id,
+                strategy=match.strategy,
+                status=meta.status,
+                detail=match.reason,
+            )
+        except DuplicateDelivery as dup:
+            return WebhookResult(received=event.message_type, outcome="duplicate", session_id=dup.session_id)
+        except SessionIdTaken:
+            if match.new_session_id is None:
+                suffix += 1
+        except StoreConflict:
+            continue
+    raise ServiceUnavailable("too much contention on this session; retry")
+
+
+def _is_newest(store: SessionStore, meta: SessionMeta) -> bool:
+    head = store.get_head(meta.student_id)
+    return head is None or head.last_activity <= meta.last_activity
