@@ -93,16 +93,12 @@ def serve(
 )
 def mcp_proxy(
     ctx: typer.Context,
-    url: Annotated[
-        str | None, typer.Option(envvar="SESSION_TRACKER_URL", help="Session tracker API base URL.")
-    ] = None,
+    url: Annotated[str | None, typer.Option(envvar="SESSION_TRACKER_URL", help="Session tracker API base URL.")] = None,
     token: Annotated[
         str | None, typer.Option(envvar="INGEST_TOKEN", help="Bearer token for POST /interactions.")
     ] = None,
     student_id_arg: Annotated[str, typer.Option(help="Tool argument holding the student id.")] = "student_id",
-    student_id: Annotated[
-        str | None, typer.Option(help="Student id for calls without that argument.")
-    ] = None,
+    student_id: Annotated[str | None, typer.Option(help="Student id for calls without that argument.")] = None,
     redact: Annotated[
         list[str] | None, typer.Option(help="Argument name whose value is not logged (repeatable).")
     ] = None,

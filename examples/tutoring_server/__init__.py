@@ -1,0 +1,1 @@
+"""Example tutoring MCP server wired with the session tracker's MCP-side client."""

@@ -1,0 +1,3 @@
+from tutoring_server.server import main
+
+main()
