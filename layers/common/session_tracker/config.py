@@ -73,6 +73,8 @@ class SessionTracking(_Strict):
     match_window_minutes: float = Field(5, ge=0, le=24 * 60)
     late_data_hours: float = Field(24, ge=0)
     retention_days: int = Field(365, ge=0)
+    close_max_per_run: int = Field(2000, gt=0, le=100_000)
+    """At most this many idle sessions closed per scheduled run (the rest wait a minute)."""
 
     @property
     def timeout(self) -> timedelta:
@@ -133,6 +135,23 @@ def _all_triggers() -> list[AnalysisTrigger]:
     return ["on_session_complete", "on_request"]
 
 
+class ModelPrice(_Strict):
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+def _default_pricing() -> dict[str, ModelPrice]:
+    """List prices (USD per 1M tokens) of common models; override under ``analysis.pricing``."""
+    table = {
+        "gpt-4o-mini": (0.15, 0.60),
+        "gpt-4o": (2.50, 10.00),
+        "gpt-4.1": (2.00, 8.00),
+        "gpt-4.1-mini": (0.40, 1.60),
+        "gpt-4.1-nano": (0.10, 0.40),
+    }
+    return {name: ModelPrice(input_per_million=i, output_per_million=o) for name, (i, o) in table.items()}
+
+
 class AnalysisConfig(_Strict):
     enabled: bool = True
     model: str = "gpt-4o-mini"
@@ -144,6 +163,17 @@ class AnalysisConfig(_Strict):
     timeout_seconds: float = Field(60, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
     prompts: dict[str, str] = Field(default_factory=dict)
+    context_sessions: int = Field(3, ge=0, le=20)
+    """How many of the student's previous sessions (summaries, progress) go into the input."""
+    debounce_seconds: float = Field(5, ge=0, le=60)
+    """Re-analysis after late data waits until the session has been quiet this long."""
+    pricing: dict[str, ModelPrice] = Field(default_factory=_default_pricing)
+    """USD per 1M tokens by model name, for the recorded cost (unknown model: cost not recorded)."""
+
+    @field_validator("pricing")
+    @classmethod
+    def _pricing_merged(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        return {**_default_pricing(), **value}
 
     @field_validator("prompts")
     @classmethod
