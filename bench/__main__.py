@@ -81,6 +81,13 @@ def render(results: dict[str, Any]) -> str:
             f"student in an open session: **{d['batch_of_25_same_student']}** requests in all.",
             "",
         ]
+        cap = ingest.get("consumed_capacity_per_call")
+        if cap:
+            lines += [
+                f"Consumed capacity per logged call ({cap['note']}): steady state {cap['steady_state']}, "
+                f"at a boundary {cap['boundary']}.",
+                "",
+            ]
     for name in MODULES[1:]:
         section = results.get(name)
         if section and "markdown" in section:

@@ -74,7 +74,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         _, handler = load_handler(spec)
         store_client = runtime.deps().store.client
         counts: Counter[str] = Counter()
+        capacity: Counter[str] = Counter()
         store_client.meta.events.register("before-call.dynamodb", lambda model, **_: counts.update([model.name]))
+
+        def ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
+            if "ReturnConsumedCapacity" in model.input_shape.members:
+                params["ReturnConsumedCapacity"] = "TOTAL"
+
+        def add_capacity(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            consumed = parsed.get("ConsumedCapacity") or []
+            for entry in consumed if isinstance(consumed, list) else [consumed]:
+                capacity[model.name] += float(entry.get("CapacityUnits") or 0)
+
+        store_client.meta.events.register("provide-client-params.dynamodb", ask_capacity)
+        store_client.meta.events.register("after-call.dynamodb", add_capacity)
 
         t0 = datetime(2026, 1, 17, 14, 0, tzinfo=UTC)
         body = {
@@ -144,6 +157,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             raw_get_transact(-100 - i)
             handler_call(-100 + i)
         counts.clear()
+        capacity.clear()
         handler_times, raw_times, tx_times = [], [], []
         for i in range(n):
             raw_times.append(raw_put(i))
@@ -151,8 +165,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             handler_times.append(handler_call(i))
         steady = dict(counts)
         steady_per_call = sum(counts.values()) / n
+        steady_capacity = {k: round(v / n, 3) for k, v in capacity.items()}
 
         counts.clear()
+        capacity.clear()
         boundaries = 20
         for j in range(boundaries):  # each call 11 minutes after the previous: a new session every time
             event = _event(
@@ -162,6 +178,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             assert handler(event, FakeContext(function_name="bench"))["statusCode"] == 202
         boundary_per_call = sum(counts.values()) / boundaries
         boundary_ops = {k: v / boundaries for k, v in counts.items()}
+        boundary_capacity = {k: round(v / boundaries, 3) for k, v in capacity.items()}
 
         counts.clear()
         batch = {"interactions": [body | {"timestamp": (t0 + timedelta(seconds=n + k)).isoformat()} for k in range(25)]}
@@ -184,5 +201,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             "boundary": round(boundary_per_call, 3),
             "boundary_ops": boundary_ops,
             "batch_of_25_same_student": batch_requests,
+        },
+        "consumed_capacity_per_call": {
+            "note": "as DynamoDB Local reports it (ReturnConsumedCapacity=TOTAL); AWS bills transactional "
+            "writes at 2 write units per item-KB, see docs/deploy.md",
+            "steady_state": steady_capacity,
+            "boundary": boundary_capacity,
         },
     }
