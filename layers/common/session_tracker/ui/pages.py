@@ -301,25 +301,46 @@ def _span(export: SessionExport, turns: list[Turn]) -> tuple[datetime, datetime]
     return start, max(end, start + timedelta(seconds=60))
 
 
-def _ticks(start: datetime, end: datetime) -> str:
+def _tick_positions(start: datetime, end: datetime) -> list[tuple[float, int]]:
+    """(percent from the left, seconds from the start) of each axis tick: at most ~10."""
     total = (end - start).total_seconds()
     step = next((s for s in TICK_STEPS if total / s <= 10), TICK_STEPS[-1])
-    out = []
-    n = 0
-    while n * step <= total:
-        left = n * step / total * 100
-        out.append(f'<span class="tick" style="left:{left:.3f}%"><i></i>{_offset(n * step).lstrip("+")}</span>')
-        n += 1
-    return "".join(out)
+    return [(n * step / total * 100, n * step) for n in range(int(total // step) + 1)]
 
 
-def _lanes(positions: list[float], *, gap: float = 11.0) -> list[int]:
-    """Spread labels over ``LANES`` rows so neighbours do not overlap."""
-    last = [-100.0] * LANES
+def _ticks(start: datetime, end: datetime) -> str:
+    return "".join(
+        f'<span class="tick" style="left:{left:.3f}%"><i></i>{_offset(seconds).lstrip("+")}</span>'
+        for left, seconds in _tick_positions(start, end)
+    )
+
+
+def _gridlines(start: datetime, end: datetime) -> str:
+    return "".join(f'<span class="grid" style="left:{left:.3f}%"></span>' for left, _ in _tick_positions(start, end))
+
+
+FLIP_AT = 82.0
+"""Markers right of this (percent) put their label on the left of the dot."""
+
+
+def _provided(call: ExportInteraction) -> str:
+    return ", ".join(call.data_provided) or ("error" if call.is_error else "no data")
+
+
+def _label_span(x: float, call: ExportInteraction) -> tuple[float, float]:
+    """Horizontal extent of a marker's label in percent of the axis (~1200 px wide)."""
+    width = (max(len(call.function) * 7.2, len(_provided(call)) * 6.2) + 34) / 1200 * 100
+    return (x - width, x + 1) if x > FLIP_AT else (x - 1, x + width)
+
+
+def _lanes(spans: list[tuple[float, float]]) -> list[int]:
+    """Spread labels over ``LANES`` rows so that labels in one row do not overlap."""
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(LANES)]
     lanes = []
-    for x in positions:
-        lane = next((i for i in range(LANES) if x - last[i] >= gap), min(range(LANES), key=lambda i: last[i]))
-        last[lane] = x
+    for low, high in spans:
+        free = [i for i in range(LANES) if all(high <= a or low >= b for a, b in taken[i])]
+        lane = free[0] if free else min(range(LANES), key=lambda i: len(taken[i]))
+        taken[lane].append((low, high))
         lanes.append(lane)
     return lanes
 
@@ -332,15 +353,16 @@ def _call_title(call: ExportInteraction, offset: float) -> str:
 def _timeline(export: SessionExport, turns: list[Turn], start: datetime, end: datetime) -> str:
     total = (end - start).total_seconds()
     pos = [(c.timestamp - start).total_seconds() / total * 100 for c in export.mcp_interactions]
-    lanes = _lanes(pos)
+    lanes = _lanes([_label_span(x, c) for x, c in zip(pos, export.mcp_interactions, strict=True)])
     markers = []
     for index, (call, x, lane) in enumerate(zip(export.mcp_interactions, pos, lanes, strict=True)):
         offset = (call.timestamp - start).total_seconds()
         err = " error" if call.is_error else ""
+        flip = " flip" if x > FLIP_AT else ""
         markers.append(
-            f'<a class="marker{err}" href="#call-{index}" data-call="{index}" '
+            f'<a class="marker{err}{flip}" href="#call-{index}" data-call="{index}" '
             f'style="left:{x:.3f}%;--lane:{lane};--c:{_color(call.function)}" title="{_e(_call_title(call, offset))}">'
-            f'<span class="dot"></span><span class="label">{_e(call.function)}</span></a>'
+            f'<span class="dot"></span><span class="label">{_e(call.function)}<small>{_e(_provided(call))}</small></span></a>'
         )
     speech = []
     for index, turn in enumerate(turns):
@@ -373,7 +395,7 @@ def _timeline(export: SessionExport, turns: list[Turn], start: datetime, end: da
   <div class="timeline-head"><h2>Timeline</h2>
   <span class="muted">{_e(_when(start))} → {_e(_clock(end))} · {len(export.mcp_interactions)} MCP calls</span></div>
   <div class="lane-name">MCP calls</div>
-  <div class="axis-area" style="--lanes:{max(lanes, default=0) + 1}">{"".join(markers)}</div>
+  <div class="axis-area" style="--lanes:{max(lanes, default=0) + 1}">{_gridlines(start, end)}{"".join(markers)}</div>
   {speech_lane}
   <div class="axis">{_ticks(start, end)}</div>
 </section>"""
@@ -401,7 +423,11 @@ def _call_card(index: int, call: ExportInteraction, start: datetime) -> str:
 
 def _turn_row(index: int, turn: Turn, start: datetime) -> str:
     who = "student" if turn.speaker == "Student" else "tutor"
-    when = f'<span class="t">{_e(_offset((turn.at - start).total_seconds()))}</span>' if turn.at else ""
+    when = (
+        f'<span class="t">{_e(_offset((turn.at - start).total_seconds()))}</span>'
+        if turn.at
+        else '<span class="t"></span>'
+    )
     return (
         f'<li class="turn {who}" id="turn-{index}" data-turn="{index}">{when}'
         f'<span class="who">{_e(turn.speaker)}</span><p>{_e(turn.text)}</p></li>'
@@ -467,6 +493,7 @@ def session_page(export: SessionExport, *, nonce: str) -> str:
     calls = "".join(_call_card(i, c, start) for i, c in enumerate(export.mcp_interactions))
     transcript = "".join(_turn_row(i, t, start) for i, t in enumerate(turns))
     words = conversation.get("word_count")
+    timed = "" if any(t.at for t in turns) else " untimed"
     body = f"""
 <section class="card head">
   <div class="title-row"><h1>{_e(export.session_id)}</h1>{_status(export.status)}</div>
@@ -478,7 +505,7 @@ def session_page(export: SessionExport, *, nonce: str) -> str:
   <section class="card"><h2>MCP calls <span class="muted">({len(export.mcp_interactions)})</span></h2>
     {f'<ol class="calls">{calls}</ol>' if calls else '<p class="empty">No MCP calls were logged.</p>'}</section>
   <section class="card"><h2>Transcript {f'<span class="muted">({_e(words)} words)</span>' if words else ""}</h2>
-    {f'<ol class="transcript">{transcript}</ol>' if transcript else '<p class="empty">No transcript (no platform data merged yet).</p>'}</section>
+    {f'<ol class="transcript{timed}">{transcript}</ol>' if transcript else '<p class="empty">No transcript (no platform data merged yet).</p>'}</section>
 </div>
 {_analysis(export)}"""
     return layout(

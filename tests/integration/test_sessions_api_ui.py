@@ -1,0 +1,212 @@
+"""The session pages under /ui: sign-in with the token once, the cookie, and what the pages show."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from seed_sessions import CALLS, log_calls, seed_emma
+
+from session_tracker import runtime
+from session_tracker.store import DynamoStore
+from session_tracker.ui.auth import COOKIE, cookie_value
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "test-ingest-token"
+T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
+
+
+class Ctx:
+    function_name = "SessionsApiFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SessionsApiFunction"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def event(path: str, query: dict[str, str] | None, headers: dict[str, str], cookies: list[str]) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"GET {path}",
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": headers,
+        "requestContext": {
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
+            "requestId": "r",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        ev["queryStringParameters"] = query
+    if cookies:
+        ev["cookies"] = cookies
+    return ev
+
+
+@pytest.fixture
+def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    runtime.reset()
+    spec = importlib.util.spec_from_file_location("_test_sessions_ui", ROOT / "functions/sessions_api/app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = runtime.get_config()
+    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
+
+    def get(
+        path: str,
+        query: dict[str, str] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        cookies: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return module.lambda_handler(event(path, query, headers or {}, cookies or []), Ctx())
+
+    yield get
+    runtime.reset()
+
+
+def signed_in(ui) -> list[str]:
+    out = ui("/ui", {"token": TOKEN})
+    return [c.split(";")[0] for c in out["cookies"]]
+
+
+def test_the_pages_refuse_a_browser_without_the_token(ui) -> None:
+    for path in ("/ui", "/ui/students/emma_smith", "/ui/sessions/emma_smith_20260117_1430", "/ui/anything"):
+        out = ui(path)
+        assert out["statusCode"] == 401, path
+        assert out["headers"]["Content-Type"] == "application/problem+json"
+
+
+def test_a_wrong_token_does_not_sign_in(ui) -> None:
+    out = ui("/ui", {"token": "guess"})
+    assert out["statusCode"] == 401
+    assert "cookies" not in out or not out["cookies"]
+
+
+def test_the_token_once_sets_an_httponly_strict_cookie_and_drops_itself_from_the_url(ui) -> None:
+    out = ui("/ui/students/emma_smith", {"token": TOKEN, "from": "2026-01-01"})
+    assert out["statusCode"] == 200
+    (cookie,) = out["cookies"]
+    attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+    assert cookie.startswith(f"{COOKIE}=")
+    assert {"httponly", "samesite", "path", "max-age"} <= attributes
+    assert "SameSite=Strict" in cookie and "Path=/ui" in cookie
+    assert TOKEN not in cookie
+    assert 'url=/ui/students/emma_smith?from=2026-01-01"' in out["body"]
+    assert out["headers"]["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_cookie_is_secure_behind_https(ui) -> None:
+    out = ui("/ui", {"token": TOKEN}, headers={"x-forwarded-proto": "https"})
+    assert "; Secure" in out["cookies"][0]
+
+
+def test_the_cookie_opens_the_pages_but_not_the_json_api(ui, ddb_store) -> None:
+    session_id = seed_emma(ddb_store, T0)
+    cookies = signed_in(ui)
+    assert ui(f"/ui/sessions/{session_id}", cookies=cookies)["statusCode"] == 200
+    assert ui(f"/sessions/{session_id}", cookies=cookies)["statusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        cookie_value(TOKEN, now=datetime.now(UTC) - timedelta(hours=13)),
+        cookie_value("an-old-rotated-token", now=datetime.now(UTC)),
+        "99999999999.deadbeef",
+    ],
+    ids=["garbage", "expired", "other-token", "forged"],
+)
+def test_an_expired_forged_or_stale_cookie_is_refused(ui, value) -> None:
+    assert ui("/ui", cookies=[f"{COOKIE}={value}"])["statusCode"] == 401
+
+
+def test_the_bearer_header_opens_the_pages_too(ui) -> None:
+    out = ui("/ui", headers={"authorization": f"Bearer {TOKEN}"})
+    assert out["statusCode"] == 200
+    assert out["headers"]["Content-Type"].startswith("text/html")
+
+
+def test_the_session_page_shows_calls_transcript_cost_and_analysis(ui, ddb_store) -> None:
+    session_id = seed_emma(ddb_store, T0)
+    out = ui(f"/ui/sessions/{session_id}", cookies=signed_in(ui))
+    html = out["body"]
+    assert out["statusCode"] == 200
+    for function in {c[1] for c in CALLS}:
+        assert f'<span class="label">{function}<small>' in html
+    assert html.count('class="marker') == len(CALLS)
+    assert "practise some fractions today?" in html
+    assert "$0.1977" in html and "customer-ended-call" in html
+    assert "solved three of four" in html
+    assert "voice call 14:30:12 to 14:42:45" in html
+    assert '<span class="chip data">lesson_plan</span>' in html
+
+
+def test_the_pages_carry_a_strict_csp_whose_nonce_is_the_scripts(ui, ddb_store) -> None:
+    session_id = seed_emma(ddb_store, T0)
+    out = ui(f"/ui/sessions/{session_id}", cookies=signed_in(ui))
+    csp = out["headers"]["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert f'<script nonce="{nonce}">' in out["body"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert out["headers"]["Cache-Control"] == "no-store"
+
+
+def test_stored_text_is_escaped_in_the_page(ui, ddb_store) -> None:
+    evil = [(0, "<script>alert(1)</script>", ["<img src=x onerror=alert(1)>"], [], {"q": "</pre><b>"}, 1, 1, False)]
+    session_id = log_calls(ddb_store, "mallory", T0, evil)
+    html = ui(f"/ui/sessions/{session_id}", cookies=signed_in(ui))["body"]
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+
+
+def test_an_unknown_session_page_is_an_html_404(ui) -> None:
+    out = ui("/ui/sessions/nobody_20260117_1430", cookies=signed_in(ui))
+    assert out["statusCode"] == 404
+    assert "No session" in out["body"]
+
+
+def test_the_student_page_lists_sessions_newest_first_with_an_older_link(ui, ddb_store) -> None:
+    ids = [log_calls(ddb_store, "pat", T0 + timedelta(hours=h), CALLS[:1]) for h in range(25)]
+    cookies = signed_in(ui)
+    html = ui("/ui/students/pat", cookies=cookies)["body"]
+    listed = re.findall(r'href="/ui/sessions/([^"]+)"', html)
+    assert listed == list(reversed(ids))[:20]
+    older = re.search(r'href="(/ui/students/pat\?[^"]+)"', html).group(1).replace("&amp;", "&")
+    path, _, query = older.partition("?")
+    rest = ui(path, dict(p.split("=", 1) for p in query.split("&")), cookies=cookies)["body"]
+    assert re.findall(r'href="/ui/sessions/([^"]+)"', rest) == list(reversed(ids))[20:]
+
+
+def test_the_find_forms_redirect_to_the_student_or_session(ui) -> None:
+    cookies = signed_in(ui)
+    student = ui("/ui", {"student": "emma_smith"}, cookies=cookies)
+    session = ui("/ui", {"session": "emma_smith_20260117_1430"}, cookies=cookies)
+    assert (student["statusCode"], student["headers"]["Location"]) == (303, "/ui/students/emma_smith")
+    assert (session["statusCode"], session["headers"]["Location"]) == (303, "/ui/sessions/emma_smith_20260117_1430")
+    assert ui("/ui", {"student": "not/a/student"}, cookies=cookies)["statusCode"] == 422
+
+
+def test_the_start_page_lists_recent_sessions_of_every_student(ui, ddb_store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = [log_calls(ddb_store, s, now - timedelta(hours=3), CALLS[:1]) for s in ("ana", "ben")]
+    html = ui("/ui", cookies=signed_in(ui))["body"]
+    assert set(re.findall(r'href="/ui/sessions/([^"]+)"', html)) == set(ids)
+
+
+def test_signing_out_expires_the_cookie(ui) -> None:
+    out = ui("/ui/logout", cookies=signed_in(ui))
+    assert out["statusCode"] == 200
+    assert "Max-Age=0" in out["cookies"][0]
