@@ -85,7 +85,8 @@ def render(results: dict[str, Any]) -> str:
         if cap:
             lines += [
                 f"Consumed capacity per logged call ({cap['note']}): steady state {cap['steady_state']}, "
-                f"at a boundary {cap['boundary']}.",
+                f"at a boundary {cap['boundary']}. Billed in AWS (cost model): steady state "
+                f"**{cap['aws_steady_state']}**, boundary **{cap['aws_boundary']}**.",
                 "",
             ]
     for name in MODULES[1:]:
