@@ -112,7 +112,25 @@ def ddb_store(ddb_client, template):
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory) -> Iterator[object]:
+def openai_server() -> Iterator[object]:
+    """A fake OpenAI-compatible HTTP server on 127.0.0.1 (tests/fakes/openai_server.py)."""
+    from fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(openai_server, monkeypatch) -> object:
+    """The fake OpenAI server, reset, with the openai SDK pointed at it (OPENAI_BASE_URL)."""
+    openai_server.reset()
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-test")
+    return openai_server
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory, openai_server) -> Iterator[object]:
     """The local stack (what `make run` serves), started once for the e2e tests."""
     from session_tracker_local.stack import LocalStack, StackOptions
 
@@ -123,6 +141,8 @@ def local_stack(tmp_path_factory) -> Iterator[object]:
         ingest_token="e2e-ingest-token",
         vapi_secret="e2e-vapi-secret",
         schedule_interval=2.0,
+        # analysis runs against the fake OpenAI server, never the real API
+        extra_env={"OPENAI_BASE_URL": openai_server.url, "OPENAI_API_KEY": "sk-fake-e2e"},
     )
     stack = LocalStack(options).start()
     try:
