@@ -465,6 +465,7 @@ def plan_new_session(
         end_time=end,
         matching=record,
         request_analysis=True,
+        link_call=match.candidate is None,
         head_ended_at=end,
         now=now,
     )

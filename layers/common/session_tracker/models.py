@@ -297,6 +297,8 @@ class PlatformWrite(BaseModel):
     platform_metadata: dict[str, Any] | None = None
     matching: dict[str, Any] | None = None
     request_analysis: bool = True
+    link_call: bool = True
+    """Point ``CALL#{call_id}`` at this session (not for late data kept apart from its call's session)."""
     head_ended_at: UtcDatetime | None = None
     """Set the student's HEAD ``ended_at`` (only while it points at this session)."""
     expected_version: int | None = None

@@ -1158,7 +1158,7 @@ class DynamoStore:
             "expires_at": int((write.now + DELIVERY_TTL).timestamp()),
         }
         tx.add("delivery", self._put(marker, "attribute_not_exists(PK)"))
-        if write.call_id:
+        if write.call_id and write.link_call:
             link = {
                 **call_key(write.call_id),
                 "entity": "call",

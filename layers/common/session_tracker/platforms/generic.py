@@ -113,7 +113,7 @@ def event_from(
         cost=data.cost,
         ended_reason=data.ended_reason,
         analysis=data.analysis or None,
-        details={"metadata": metadata, **(details or {})} if metadata or details else {},
+        details={**({"metadata": metadata} if metadata else {}), **(details or {})},
     )
 
 
