@@ -187,7 +187,7 @@ class Sender:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="session-tracker-sender", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=WORKER_THREAD, daemon=True)
         self._thread.start()
 
     def _after_fork(self) -> None:
@@ -316,6 +316,18 @@ class Sender:
 def _encode(payload: Any) -> bytes:
     return json.dumps(payload, default=str, separators=(",", ":"), ensure_ascii=False).encode()
 
+
+WORKER_THREAD = "session-tracker-sender"
+
+
+class _QuietWorker(logging.Filter):
+    """Drops httpx's one-INFO-line-per-request records made by our worker thread (only those)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != WORKER_THREAD or record.levelno > logging.INFO
+
+
+logging.getLogger("httpx").addFilter(_QuietWorker())
 
 _live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
 

@@ -1,0 +1,155 @@
+"""The stdio proxy: byte-for-byte relay in both directions, tools/call paired with its response."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from client_endpoints import endpoint, refused_url
+
+from session_tracker_client.proxy import MAX_PENDING, ToolCallLog
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "session_tracker_local.cli"]
+PROXY_LOGGING = ["--token", "tok", "--student-id", "default_kid", "--redact", "pin"]
+
+# A stand-in stdio server: answers tools/call (isError when asked), errors on unknown methods,
+# sends a notification and a non-JSON line, and echoes each request it got, so the test can
+# see the proxy forwarded it unchanged.
+FAKE_SERVER = r"""
+import sys, json
+out = sys.stdout.buffer
+for raw in sys.stdin.buffer:
+    msg = json.loads(raw)
+    if "id" not in msg:
+        continue
+    if msg.get("method") == "tools/call":
+        args = msg["params"].get("arguments", {})
+        result = {"content": [{"type": "text", "text": json.dumps({"subject": "mathematics", "big": "x" * args.get("size", 0)})}],
+                  "isError": bool(args.get("fail")), "echo": raw.decode()}
+        out.write(b'{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n')
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}).encode() + b"\n")
+    else:
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "nope"}, "echo": raw.decode()}).encode() + b"\n")
+    out.flush()
+sys.exit(3)
+"""
+
+
+def request(i: Any, method: str = "tools/call", **params: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}).encode() + b"\n"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], Any, dict[str, Any]]] = []
+
+    def record(self, tool: str, arguments: dict[str, Any], result: Any = None, **kw: Any) -> None:
+        self.calls.append((tool, arguments, result, kw))
+
+
+def test_each_tools_call_is_paired_with_the_response_of_the_same_id() -> None:
+    rec = Recorder()
+    log = ToolCallLog(rec)  # type: ignore[arg-type]
+    log.client_line(request(1, name="a", arguments={"student_id": "s"}))
+    log.client_line(request("1", name="b", arguments={}))
+    log.client_line(request(2, method="resources/read", uri="x://y"))
+    error_result = b'{"jsonrpc":"2.0","id":"1","result":{"content":[],"isError":true}}'
+    error_response = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}}'
+    log.server_line(error_result + b"\n")
+    log.server_line(b'{"jsonrpc":"2.0","id":2,"result":{"contents":[]}}\n')
+    log.server_line(b"not json at all\n")
+    log.server_line(error_response + b"\r\n")
+    assert [(c[0], c[3]["is_error"], c[3]["response_size"]) for c in rec.calls] == [
+        ("b", True, len(error_result)),
+        ("a", True, len(error_response)),
+    ]
+    assert rec.calls[1][1] == {"student_id": "s"}
+
+
+def test_batches_and_cancellations_are_understood_and_pending_calls_stay_bounded() -> None:
+    rec = Recorder()
+    log = ToolCallLog(rec)  # type: ignore[arg-type]
+    batch = b"[" + request(1, name="a").strip() + b"," + request(2, name="b").strip() + b"]\n"
+    log.client_line(batch)
+    log.client_line(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}\n')
+    log.server_line(b'[{"jsonrpc":"2.0","id":1,"result":{"content":[]}}]\n')
+    assert [(c[0], c[3]["is_error"]) for c in rec.calls] == [("b", True), ("a", False)]
+    for i in range(MAX_PENDING + 10):
+        log.client_line(request(i, name="never answered"))
+    assert len(log._pending) == MAX_PENDING
+
+
+def _run(cmd: list[str], stdin: bytes, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(cmd, input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=60)
+
+
+def test_proxy_relays_bytes_unchanged_and_logs_tool_calls(tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(FAKE_SERVER)
+    stdin = b"".join(
+        [
+            request(1, name="get_progress", arguments={"student_id": "emma", "pin": "1234"}),
+            request(2, method="prompts/get", name="p"),
+            request(3, name="get_curriculum", arguments={"subject": "math", "size": 2_000_000}),
+            request(4, name="record_answer", arguments={"learner": "liam", "fail": True}),
+        ]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SESSION_TRACKER_URL", "INGEST_TOKEN")}
+    direct = _run([sys.executable, str(server)], stdin, env)
+    with endpoint() as ep:
+        proxied = _run(
+            [*CLI, "mcp-proxy", "--url", ep.url, *PROXY_LOGGING, "--", sys.executable, str(server)],
+            stdin,
+            env,
+        )
+    assert proxied.returncode == direct.returncode == 3
+    assert proxied.stdout == direct.stdout
+    assert len(proxied.stdout) > 2_000_000
+    echoed = [json.loads(line).get("result", {}).get("echo") for line in proxied.stdout.splitlines()]
+    assert [e.encode() for e in echoed if e] == [
+        request(1, name="get_progress", arguments={"student_id": "emma", "pin": "1234"}),
+        request(3, name="get_curriculum", arguments={"subject": "math", "size": 2_000_000}),
+        request(4, name="record_answer", arguments={"learner": "liam", "fail": True}),
+    ]
+    logged = {i["function"]: i for i in ep.accepted}
+    assert set(logged) == {"get_progress", "get_curriculum", "record_answer"}
+    assert logged["get_progress"]["student_id"] == "emma"
+    assert logged["get_progress"]["arguments"] == {"student_id": "emma", "pin": "[redacted]"}
+    assert logged["get_progress"]["subjects"] == ["mathematics"]
+    assert logged["get_curriculum"]["student_id"] == "default_kid"
+    assert logged["get_curriculum"]["response_size"] > 2_000_000
+    assert logged["record_answer"]["is_error"] is True
+    assert {h["Authorization"] for h in ep.headers} == {"Bearer tok"}
+
+
+def test_proxy_keeps_relaying_when_the_endpoint_is_down(tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(FAKE_SERVER)
+    stdin = b"".join(request(i, name="t", arguments={"student_id": "s"}) for i in range(50))
+    direct = _run([sys.executable, str(server)], stdin, dict(os.environ))
+    proxied = _run(
+        [*CLI, "mcp-proxy", "--url", refused_url(), "--flush-timeout", "0.3", "--", sys.executable, str(server)],
+        stdin,
+        dict(os.environ),
+    )
+    assert proxied.stdout == direct.stdout
+    assert b"50 dropped" in proxied.stderr
+
+
+def test_proxy_without_a_command_is_a_usage_error() -> None:
+    out = _run([*CLI, "mcp-proxy", "--url", "http://127.0.0.1:9", "--"], b"", dict(os.environ))
+    assert out.returncode == 2
+    assert b"server command" in out.stderr
+
+
+@pytest.mark.parametrize("missing", ["/no/such/server-binary"])
+def test_proxy_reports_a_server_that_cannot_start(missing: str) -> None:
+    out = _run([*CLI, "mcp-proxy", "--url", "http://127.0.0.1:9", "--", missing], b"", dict(os.environ))
+    assert out.returncode == 127
+    assert b"cannot start" in out.stderr
