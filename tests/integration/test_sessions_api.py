@@ -12,12 +12,13 @@ from urllib.parse import urlencode
 
 import pytest
 from helpers import count_requests
-from seed_sessions import CALLS, log_calls, seed_emma
+from seed_sessions import CALLS, TRANSCRIPT, log_calls, seed_emma
 
 from session_tracker import runtime
+from session_tracker.blobs import DirBlobStore
 from session_tracker.models import SessionExport
 from session_tracker.reading import SessionPage, SessionRefPage
-from session_tracker.store import DynamoStore
+from session_tracker.store import DynamoStore, _values, serialize, session_key
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-ingest-token"
@@ -54,14 +55,15 @@ def event(path: str, query: dict[str, Any] | None = None, *, token: str | None =
 
 
 @pytest.fixture
-def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     runtime.reset()
     spec = importlib.util.spec_from_file_location("_test_sessions_api", ROOT / "functions/sessions_api/app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = runtime.get_config()
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
+    blobs = DirBlobStore(tmp_path / "blobs")
+    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
 
     def call(path: str, query: dict[str, Any] | None = None, **kw: Any) -> tuple[int, Any, dict[str, str]]:
         out = module.lambda_handler(event(path, query, **kw), Ctx())
@@ -259,3 +261,23 @@ def test_a_session_moved_earlier_by_a_late_call_moves_in_the_day_index(ddb_store
     )
     assert [r.session_id for r in previous_day.sessions] == [session_id]
     assert previous_day.sessions[0].start_time == first - timedelta(minutes=4)
+
+
+def test_a_transcript_kept_in_blob_storage_is_returned_whole(api, ddb_store, tmp_path) -> None:
+    session_id = seed_emma(ddb_store, T0)
+    long_transcript = TRANSCRIPT + "\n" + "\n".join(f"User: line {i} " + "x" * 200 for i in range(3000))
+    key = f"transcripts/{session_id}/abc.txt"
+    DirBlobStore(tmp_path / "blobs").put(key, long_transcript.encode(), content_type="text/plain")
+    conversation = {"source": "vapi", "word_count": 9000, "transcript_blob": {"key": key}}
+    ddb_store.client.update_item(
+        TableName=ddb_store.table_name,
+        Key=serialize(session_key(session_id)),
+        UpdateExpression="SET conversation = :c",
+        ExpressionAttributeValues=_values(c=conversation),
+    )
+    status, body, _ = api(f"/sessions/{session_id}")
+    assert status == 200
+    assert body["conversation"]["transcript"] == long_transcript
+    assert "transcript_blob" not in body["conversation"]
+    page = api(f"/ui/sessions/{session_id}")[1]
+    assert "line 2999 " in page
