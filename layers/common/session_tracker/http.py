@@ -19,7 +19,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker.config import SecretRef
-from session_tracker.errors import DomainError, PayloadTooLarge, ServiceUnavailable, Unauthorized, Unprocessable
+from session_tracker.errors import (
+    BadRequest,
+    DomainError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+)
 from session_tracker.models import Problem
 from session_tracker.observability import logger
 
@@ -168,11 +175,15 @@ def guarded(
     """Run the size and auth gates, then the resolver."""
     try:
         limit = max_body()
-        size = len(body_bytes(event))
-        if size > limit:
-            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
+        raw = body_bytes(event)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}")
         if gate is not None:
             gate(event)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     except DomainError as ex:
         headers = {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'} if ex.status == 401 else None
         return problem_event_response(problem(ex.status, ex.title, ex.detail), headers)
