@@ -43,7 +43,7 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
         now=datetime.now(UTC),
         settings=MatchSettings.from_config(deps().config),
     )
-    count(f"SessionData{result.outcome.capitalize()}")
+    _metrics(result)
     logger.info(
         "session data",
         extra={
@@ -55,6 +55,16 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
         },
     )
     return result
+
+
+def _metrics(result: WebhookResult) -> None:
+    count("SessionDatas")
+    if result.outcome == "duplicate":
+        count("DuplicateDeliveries")
+    elif result.outcome != "ignored" and result.status == "completed":
+        count("SessionsCompleted")
+    elif result.outcome == "created" and result.status == "unmatched":
+        count("UnmatchedReports")
 
 
 _bearer = bearer_gate(lambda: deps().config.webhooks.generic.auth_token)

@@ -43,7 +43,7 @@ def vapi_message(body: Annotated[vapi.VapiEnvelope, Body()]) -> WebhookResult:
         now=datetime.now(UTC),
         settings=MatchSettings.from_config(deps().config),
     )
-    count(f"VapiMessage{result.outcome.capitalize()}")
+    _metrics(result)
     logger.info(
         "vapi message",
         extra={
@@ -55,6 +55,16 @@ def vapi_message(body: Annotated[vapi.VapiEnvelope, Body()]) -> WebhookResult:
         },
     )
     return result
+
+
+def _metrics(result: WebhookResult) -> None:
+    count("VapiMessages")
+    if result.outcome == "duplicate":
+        count("DuplicateDeliveries")
+    elif result.outcome != "ignored" and result.status == "completed":
+        count("SessionsCompleted")
+    elif result.outcome == "created" and result.status == "unmatched":
+        count("UnmatchedReports")
 
 
 def _gate(event: dict[str, Any]) -> None:

@@ -418,3 +418,27 @@ def test_generic_platform_data_is_matched_the_same_way(moto_store, ingest) -> No
     assert out.conversation["source"] == "generic" and out.conversation["transcript"] == "AI: Hi\nUser: Hello"
     assert out.vapi_metadata is None
     assert raw_meta(moto_store, sid)["platform_metadata"]["metadata"] == {"room": "7"}
+
+
+def test_unmatched_report_is_claimed_by_the_first_mcp_call_carrying_its_call_id(moto_store, ingest) -> None:
+    """The report came first and named no student; the MCP server later logs calls with VAPI's call id."""
+    created = ingest(vapi_body("call-77"))
+    assert (created.status, created.strategy) == ("unmatched", "none")
+    joined = log(moto_store, call("kai_t", CALL_START + minutes(1), call_id="call-77"))
+    assert joined == [created.session_id]
+    out = export(moto_store, created.session_id)
+    assert (out.student_id, out.status, out.matching["strategy"], out.matching["source"]) == (
+        "kai_t",
+        "completed",
+        "explicit",
+        "call_id",
+    )
+    assert log(moto_store, call("kai_t", CALL_START + minutes(2), call_id="call-77")) == [created.session_id]
+    listed, _ = moto_store.list_student_sessions("kai_t", start=CALL_START - minutes(5), end=NOW)
+    assert [m.session_id for m in listed] == [created.session_id]
+
+
+def test_a_session_of_another_known_student_is_not_claimed(moto_store, ingest) -> None:
+    created = ingest(vapi_body("call-78", student_id="noah_p"))
+    [other] = log(moto_store, call("kai_t", CALL_START + minutes(1), call_id="call-78"))
+    assert other != created.session_id

@@ -15,6 +15,8 @@ session's ``matching``):
 3. ``time_window``: the call comes within ±``match_window_minutes`` of one of that
    student's sessions, or, when the student is unknown, of exactly one active session.
 4. ``none``: a new session with ``status: unmatched`` (student ``unknown``), kept for review.
+   When MCP calls carrying that call's id arrive later, the first one claims the session
+   for its student (``completed``, strategy ``explicit``/``call_id``) and they all join it.
 
 Matching uses the call's own times (event time), never "whichever session is active
 now". A session that ended more than ``late_data_hours`` before the data arrived is not
@@ -45,7 +47,15 @@ from pydantic import BaseModel
 
 from session_tracker.blobs import BlobStore, hydrate_conversation
 from session_tracker.errors import DuplicateDelivery, ServiceUnavailable, SessionIdTaken, StoreConflict
-from session_tracker.models import MatchStrategy, PlatformWrite, SessionMeta, SessionStatus, iso, parse_iso
+from session_tracker.models import (
+    UNKNOWN_STUDENT,
+    MatchStrategy,
+    PlatformWrite,
+    SessionMeta,
+    SessionStatus,
+    iso,
+    parse_iso,
+)
 from session_tracker.platforms.base import PlatformEvent, clean_id
 from session_tracker.sessions import session_id_for
 
@@ -53,8 +63,6 @@ if TYPE_CHECKING:
     from session_tracker.config import AppConfig
     from session_tracker.store import SessionStore
 
-UNKNOWN_STUDENT = "unknown"
-"""Student id of sessions whose student could not be identified (``status: unmatched``)."""
 INLINE_LIMIT = 64 * 1024
 """Transcripts (and platform analyses) above this many bytes are stored as blobs."""
 MAX_ATTEMPTS = 8

@@ -270,6 +270,10 @@ class AnalysisUsage(BaseModel):
 
 
 # ------------------------------------------------------- platform data (webhooks)
+UNKNOWN_STUDENT = "unknown"
+"""Student id of sessions made from platform data whose student is not known (``unmatched``)."""
+
+
 class CallLink(BaseModel):
     """``CALL#{call_id}``: which session a platform call belongs to."""
 

@@ -29,6 +29,7 @@ from session_tracker.errors import (
     SessionIdTaken,
 )
 from session_tracker.models import (
+    UNKNOWN_STUDENT,
     ExportInteraction,
     Head,
     IngestResult,
@@ -173,7 +174,12 @@ class _StudentLog:
             if decision is Decision.NEW and rec.call_id:
                 # A platform report may have created this call's session already: join it.
                 link = self.store.get_call_link(rec.call_id)
-                if link is not None and link.student_id == self.student_id:
+                if link is not None and link.student_id in (self.student_id, UNKNOWN_STUDENT):
+                    if link.student_id != self.student_id:
+                        # The report came first and named no student: this call's student claims it.
+                        self.store.claim_session(
+                            link.session_id, call_id=rec.call_id, student_id=self.student_id, now=rec.received_at
+                        )
                     self._explicit(index, rec, link.session_id)
                     position += 1
                     continue

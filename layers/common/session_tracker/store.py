@@ -52,6 +52,7 @@ from session_tracker.errors import (
     Unprocessable,
 )
 from session_tracker.models import (
+    UNKNOWN_STUDENT,
     AnalysisState,
     AnalysisUsage,
     CallLink,
@@ -285,6 +286,8 @@ class SessionStore(Protocol):
     def write_platform_data(self, write: PlatformWrite) -> None: ...
 
     def create_platform_session(self, meta: SessionMeta, write: PlatformWrite, *, move_head: bool) -> None: ...
+
+    def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool: ...
 
 
 @dataclass
@@ -1263,6 +1266,47 @@ class DynamoStore:
                 },
             )
         self._platform_transact(tx, write.delivery_id)
+
+    def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool:
+        """Give an ``unmatched`` session of the unknown student to ``student_id`` (an MCP call
+        carrying its call id arrived). ``False`` when it was not unmatched/unknown any more."""
+        matching = {"strategy": "explicit", "source": "call_id", "call_id": call_id, "claimed_at": iso(now)}
+        meta_op = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize(session_key(session_id)),
+                "UpdateExpression": "SET student_id = :to, gsi1pk = :g1, #status = :completed, matching = :m, "
+                "updated_at = :now, pending_analysis = :true, content_updated_at = :now",
+                "ConditionExpression": "student_id = :from AND #status = :unmatched",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": _values(
+                    to=student_id,
+                    g1=f"STUDENT#{student_id}",
+                    completed="completed",
+                    m=matching,
+                    now=iso(now),
+                    true=True,
+                    unmatched="unmatched",
+                    **{"from": UNKNOWN_STUDENT},
+                ),
+            }
+        }
+        link_op = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize(call_key(call_id)),
+                "UpdateExpression": "SET student_id = :to",
+                "ConditionExpression": "session_id = :sid",
+                "ExpressionAttributeValues": _values(to=student_id, sid=session_id),
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[meta_op, link_op])  # type: ignore[list-item]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            return False
+        return True
 
     def create_platform_session(self, meta: SessionMeta, write: PlatformWrite, *, move_head: bool) -> None:
         """A new session made from platform data (no MCP call seen for it yet), in one transaction.

@@ -255,9 +255,9 @@ class VapiAdapter(PlatformAdapter):
         customer = msg.customer or call.customer
         call_id = clean_id(call.id, kind="call")
         delivery = f"{msg.type}:{getattr(msg, 'status', '')}" if kind == "ended" else msg.type
-        is_report = isinstance(msg, VapiEndOfCallReport)
-        started = (msg.startedAt if is_report else None) or call.startedAt
-        ended = (msg.endedAt if is_report else None) or call.endedAt
+        report = msg if isinstance(msg, VapiEndOfCallReport) else None
+        started = (report.startedAt if report else None) or call.startedAt
+        ended = (report.endedAt if report else None) or call.endedAt
         analysis: dict[str, Any] | None = None
         details: dict[str, Any] = {"call_type": call.type, "assistant_id": call.assistantId}
         cost: float | None = None
