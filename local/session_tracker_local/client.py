@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -121,6 +122,24 @@ def _api_error(response: httpx.Response) -> SourceError:
 
 
 # ---------------------------------------------------------------------------- table
+@contextmanager
+def _table_errors(table: str) -> Iterator[None]:
+    """Domain errors keep their HTTP status; AWS errors become one readable line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from session_tracker.errors import DomainError
+
+    try:
+        yield
+    except DomainError as exc:
+        raise SourceError(f"{exc.status} {exc.title}: {exc.detail}", status=exc.status) from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise SourceError(f"table {table}: {error.get('Code')}: {error.get('Message')}") from exc
+    except BotoCoreError as exc:
+        raise SourceError(f"table {table}: {exc}") from exc
+
+
 class TableSource:
     """The DynamoDB table directly (operators; AWS credentials from the environment)."""
 
@@ -140,9 +159,12 @@ class TableSource:
         from session_tracker.errors import NotFound
 
         try:
-            return reading.get_session(session_id, store=self.store, blobs=self.blobs)
-        except NotFound as exc:
-            raise SessionNotFound(f"no session {session_id!r}", status=404) from exc
+            with _table_errors(self.table):
+                return reading.get_session(session_id, store=self.store, blobs=self.blobs)
+        except SourceError as exc:
+            if exc.status == NotFound.status:
+                raise SessionNotFound(f"no session {session_id!r}", status=404) from exc
+            raise
 
     def student_sessions(
         self, student_id: str, *, start: datetime | None = None, end: datetime | None = None, page_size: int = 100
@@ -151,9 +173,10 @@ class TableSource:
 
         cursor: str | None = None
         while True:
-            page = reading.student_sessions(
-                student_id, store=self.store, start=start, end=end, limit=page_size, cursor=cursor
-            )
+            with _table_errors(self.table):
+                page = reading.student_sessions(
+                    student_id, store=self.store, start=start, end=end, limit=page_size, cursor=cursor
+                )
             yield from page.sessions
             if not page.next_cursor:
                 return
@@ -164,9 +187,10 @@ class TableSource:
 
         cursor: str | None = None
         while True:
-            page = reading.sessions_between(
-                store=self.store, now=datetime.now(UTC), start=start, end=end, limit=page_size, cursor=cursor
-            )
+            with _table_errors(self.table):
+                page = reading.sessions_between(
+                    store=self.store, now=datetime.now(UTC), start=start, end=end, limit=page_size, cursor=cursor
+                )
             yield from page.sessions
             if not page.next_cursor:
                 return
@@ -177,7 +201,8 @@ class TableSource:
             analysis = importlib.import_module("session_tracker.analysis")
         except ImportError as exc:
             raise SourceError("on-request analysis is not available in this installation") from exc
-        result = analysis.request_analysis(session_id, store=self.store, now=datetime.now(UTC))
+        with _table_errors(self.table):
+            result = analysis.request_analysis(session_id, store=self.store, now=datetime.now(UTC))
         if hasattr(result, "model_dump"):
             dumped: dict[str, Any] = result.model_dump(mode="json")
             return dumped

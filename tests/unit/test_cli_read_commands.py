@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from session_tracker.models import ExportInteraction, SessionExport, SessionRef, SessionSummary
 from session_tracker_local import reading_cli
 from session_tracker_local.cli import app
-from session_tracker_local.client import ApiSource, SessionNotFound, TableSource
+from session_tracker_local.client import ApiSource, SessionNotFound, SourceError, TableSource
 
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
@@ -143,3 +143,26 @@ def test_a_bad_since_date_names_the_option(tmp_path) -> None:
     result = CliRunner().invoke(app, ["export", "--out", str(tmp_path), "--since", "last tuesday"])
     assert result.exit_code == 2
     assert "--since" in result.output
+
+
+def test_table_errors_are_one_readable_line_not_a_traceback(moto_client, tmp_path) -> None:
+    from session_tracker.store import DynamoStore
+
+    source = TableSource("no-such-table", store=DynamoStore("no-such-table", client=moto_client), blobs=False)
+    with pytest.raises(SourceError, match="table no-such-table: ResourceNotFoundException"):
+        source.get_session("emma_smith_20260117_1430")
+
+
+def test_analyze_with_table_of_an_unknown_session_exits_2(monkeypatch) -> None:
+    from session_tracker.errors import NotFound
+
+    def request_analysis(session_id: str, *, store: Any, now: datetime) -> None:
+        raise NotFound(f"no session {session_id!r}", field="session_id")
+
+    fake = types.ModuleType("session_tracker.analysis")
+    fake.request_analysis = request_analysis  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "session_tracker.analysis", fake)
+    monkeypatch.setattr(reading_cli, "open_source", lambda **_: TableSource("t", store=object(), blobs=False))
+    result = CliRunner().invoke(app, ["analyze", "nobody_1", "--table", "t"])
+    assert result.exit_code == 2
+    assert "no session 'nobody_1'" in result.output
