@@ -54,7 +54,14 @@ def vapi_body(
         "analysis": {},
         "startedAt": start.isoformat(),
         "endedAt": end.isoformat(),
-        "call": {"id": call_id, "type": "webCall", "assistantOverrides": overrides},
+        "call": {
+            "id": call_id,
+            "orgId": "6a2f1d3c-8b4e-4f7a-9c1d-2e3f4a5b6c7d",
+            "type": "webCall",
+            "createdAt": (start - timedelta(seconds=2)).isoformat(),
+            "updatedAt": end.isoformat(),
+            "assistantOverrides": overrides,
+        },
     }
     if message_type == "status-update":
         message["status"] = "ended"
