@@ -176,7 +176,7 @@ class Sender:
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout + 0.2)
+            thread.join(timeout + min(self.options.timeout, 1.0) + 0.2)
         with self._lock:
             self.stats.dropped += len(self._queue)
             self._queue.clear()
@@ -272,8 +272,11 @@ class Sender:
         while True:
             status: int | None = None
             self.stats.attempts += 1
+            timeout = self.options.timeout
+            if self._deadline is not None:  # closing: no attempt may outlive the deadline by much
+                timeout = max(0.05, min(timeout, self._deadline - time.monotonic()))
             try:
-                response = client.post(self.endpoint, content=content, headers=self._headers)
+                response = client.post(self.endpoint, content=content, headers=self._headers, timeout=timeout)
                 status = response.status_code
             except httpx.HTTPError as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
