@@ -13,9 +13,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import reading
+from session_tracker import analysis, reading
 from session_tracker.http import BEARER_SCHEME, guarded, make_app
-from session_tracker.models import ID_PATTERN, Health, SessionExport
+from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
 from session_tracker.runtime import deps
@@ -118,6 +118,32 @@ def list_sessions(
         end=reading.parse_bound(end, field="to", end=True),
         limit=limit,
         cursor=cursor,
+    )
+
+
+# ------------------------------------------------------------------------ analysis
+@app.post(
+    "/sessions/<session_id>/analyze",
+    status_code=202,
+    summary="Analyse a session (asynchronously)",
+    description="Queues an analysis with the prompts of session_config.yaml; it runs within seconds and "
+    "appears as `analysis` on the session. A session whose input and prompts did not change keeps its "
+    "analysis (no new model call); a failed analysis is retried. 404 when there is no such session, "
+    "409 when analysis is disabled or `on_request` is not among `analysis.triggers`.",
+    tags=["analysis"],
+    security=[BEARER_SCHEME],
+    responses={
+        202: {"description": "Queued", "content": {"application/json": {"model": analysis.AnalysisRequested}}},
+        404: {"description": "No such session", "content": {"application/problem+json": {"model": Problem}}},
+        409: {
+            "description": "Analysis is disabled, or not allowed on request",
+            "content": {"application/problem+json": {"model": Problem}},
+        },
+    },
+)
+def request_session_analysis(session_id: SessionIdPath) -> analysis.AnalysisRequested:
+    return analysis.request_analysis(
+        session_id, store=deps().store, now=datetime.now(UTC), config=deps().config.analysis
     )
 
 

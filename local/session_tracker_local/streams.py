@@ -383,7 +383,7 @@ class StreamPoller:
             log.info("%s: event source disabled in the template", self.name)
             return
         try:
-            self._connect()
+            self.connect()
         except Exception as exc:
             log.warning("%s: cannot read the table's stream (%s); stream events will not run locally", self.name, exc)
             return
@@ -396,7 +396,8 @@ class StreamPoller:
             self._thread.join(timeout=30)
         self._thread = None
 
-    def _connect(self) -> None:
+    def connect(self) -> None:
+        """Find the table's stream and its shards (``start`` does this, then polls in a thread)."""
         import boto3
 
         ddb = boto3.client("dynamodb", region_name=self.region)
@@ -512,6 +513,11 @@ class StreamPoller:
                 "startSequenceNumber": first,
                 "endSequenceNumber": last,
             },
+            # local only (AWS sends just the range above): which items, to find them quickly
+            "records": [
+                {"Keys": (r.get("dynamodb") or {}).get("Keys"), "SequenceNumber": seq}
+                for r, seq in zip(records, seqs, strict=True)
+            ],
         }
         self.dead_letters.append(info)
         log.error(
