@@ -125,7 +125,9 @@ async def example_session(params: StdioServerParameters) -> dict[str, Any]:
             "templates": dump(await client.list_resource_templates()),
             "resource": dump(await client.read_resource("curriculum://science")),
             "prompts": dump(await client.list_prompts()),
-            "prompt": dump(await client.get_prompt("lesson_plan", {"student_id": "ava_chen", "subject": "mathematics"})),
+            "prompt": dump(
+                await client.get_prompt("lesson_plan", {"student_id": "ava_chen", "subject": "mathematics"})
+            ),
             "call": dump(await client.call_tool("get_curriculum", {"subject": "reading", "learner": "noah_b"})),
             "bad": dump(await client.call_tool("get_curriculum", {"subject": "history", "learner": "noah_b"})),
         }
@@ -154,8 +156,17 @@ def test_proxy_answers_stay_identical_when_the_endpoint_is_down(local_stack) -> 
     env = {k: v for k, v in os.environ.items() if k != "SESSION_TRACKER_URL"}
     down = StdioServerParameters(
         command=str(BIN / "session-tracker"),
-        args=["mcp-proxy", "--url", "http://127.0.0.1:9", "--student-id", "x", "--flush-timeout", "0.2", "--"]
-        + TIME_SERVER,
+        args=[
+            "mcp-proxy",
+            "--url",
+            "http://127.0.0.1:9",
+            "--student-id",
+            "x",
+            "--flush-timeout",
+            "0.2",
+            "--",
+            *TIME_SERVER,
+        ],
         env=env,
     )
     t0 = time.perf_counter()
