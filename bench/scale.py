@@ -1,0 +1,255 @@
+"""Scale: a simulated school day for 10,000 students, with an injected clock.
+
+Each student has 1-3 sessions between 08:00 and 20:00 UTC (3-8 tool calls, 20-120 s
+apart). The day is replayed minute by minute against DynamoDB Local: sessions that
+start in a minute are logged (their calls in one batch, with their real timestamps),
+then the idle closer runs with ``now`` = the end of that minute, exactly as the
+scheduled function would. Every DynamoDB request the closer makes is counted, with
+the read units DynamoDB Local reports, so the closer's reads per run can be set
+against the number of sessions due, the number open, and the size of the table.
+The cost model of docs/deploy.md (``bench/cost.py``) is then applied to the day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = datetime(2026, 3, 3, tzinfo=UTC)
+TIMEOUT = timedelta(minutes=10)
+
+
+def _sessions(students: int, seed: int = 5) -> list[tuple[datetime, list[dict[str, Any]]]]:
+    rng = random.Random(seed)
+    out: list[tuple[datetime, list[dict[str, Any]]]] = []
+    for s in range(students):
+        student = f"day_s{s:05d}"
+        starts = sorted(rng.sample(range(8 * 60, 19 * 60 + 30), rng.choice([1, 1, 2, 2, 3])))
+        for minute in starts:
+            at = DAY + timedelta(minutes=minute, seconds=rng.randint(0, 59))
+            calls = []
+            for _ in range(rng.randint(3, 8)):
+                calls.append(
+                    {
+                        "student_id": student,
+                        "function": rng.choice(
+                            ["get_student_context", "get_progress", "get_curriculum", "record_answer"]
+                        ),
+                        "timestamp": at,
+                        "data_provided": ["progress"],
+                        "subjects": [rng.choice(["mathematics", "reading", "science"])],
+                        "response_size": rng.randint(200, 4000),
+                        "duration_ms": 20.0,
+                    }
+                )
+                at += timedelta(seconds=rng.randint(20, 120))
+            out.append((calls[0]["timestamp"], calls))
+    out.sort(key=lambda x: x[0])
+    # Two sessions of one student must be more than the timeout apart to be two sessions.
+    return out
+
+
+def _open_sessions(client: Any) -> int:
+    """Sessions still open: the size of the sparse open-session index (not counted as closer reads)."""
+    from session_tracker.store import OPEN_SHARDS
+
+    total = 0
+    for shard in range(OPEN_SHARDS):
+        kwargs: dict[str, Any] = {
+            "TableName": "day",
+            "IndexName": "GSI2",
+            "KeyConditionExpression": "gsi2pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"OPEN#{shard}"}},
+            "Select": "COUNT",
+        }
+        while True:
+            out = client.query(**kwargs)
+            total += out["Count"]
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    return total
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import boto3
+
+    from bench.cost import RequestWork
+    from session_tracker import lifecycle, sessions
+    from session_tracker.models import InteractionIn
+    from session_tracker.store import DynamoStore
+    from session_tracker_local.cfn import Template
+    from session_tracker_local.dynamodb_local import DynamoDBLocal
+
+    students = 2000 if quick else 10000
+    plan = _sessions(students)
+    template = Template.load(ROOT / "template.yaml")
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    with DynamoDBLocal(cache_dir=ROOT / ".cache" / "dynamodb-local") as ddb:
+        log_client = boto3.client("dynamodb", endpoint_url=ddb.endpoint)
+        closer_client = boto3.client("dynamodb", endpoint_url=ddb.endpoint)
+        log_client.create_table(**template.create_table_request("day"))
+        log_client.get_waiter("table_exists").wait(TableName="day")
+        log_store = DynamoStore("day", client=log_client)
+        closer_store = DynamoStore("day", client=closer_client)
+
+        requests: Counter[str] = Counter()
+        read_units: Counter[str] = Counter()
+        write_units: Counter[str] = Counter()
+
+        def ask(params: dict[str, Any], model: Any, **_: Any) -> None:
+            if "ReturnConsumedCapacity" in model.input_shape.members:
+                params["ReturnConsumedCapacity"] = "TOTAL"
+
+        def seen(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            requests[model.name] += 1
+            consumed = parsed.get("ConsumedCapacity") or []
+            units = sum(
+                float(c.get("CapacityUnits") or 0) for c in (consumed if isinstance(consumed, list) else [consumed])
+            )
+            (write_units if model.name in ("UpdateItem", "PutItem", "TransactWriteItems") else read_units)[
+                model.name
+            ] += units
+
+        closer_client.meta.events.register("provide-client-params.dynamodb", ask)
+        closer_client.meta.events.register("after-call.dynamodb", seen)
+
+        def log(calls: list[dict[str, Any]]) -> int:
+            items = [InteractionIn.model_validate(c) for c in calls]
+            sessions.log_interactions(items, store=log_store, now=calls[-1]["timestamp"], timeout=TIMEOUT)
+            return len(items)
+
+        runs: list[dict[str, Any]] = []
+        open_now = 0
+        total_calls = table_items = 0
+        started = time.perf_counter()
+        cursor = 0
+        minute = DAY + timedelta(hours=8)
+        end = DAY + timedelta(hours=20, minutes=30)
+        log_seconds = close_seconds = 0.0
+        with ThreadPoolExecutor(8) as pool:
+            while minute < end:
+                nxt = minute + timedelta(minutes=1)
+                batch = []
+                while cursor < len(plan) and plan[cursor][0] < nxt:
+                    batch.append(plan[cursor][1])
+                    cursor += 1
+                t0 = time.perf_counter()
+                for n in pool.map(log, batch):
+                    total_calls += n
+                    table_items += n + 1
+                log_seconds += time.perf_counter() - t0
+                requests.clear()
+                read_units.clear()
+                write_units.clear()
+                t0 = time.perf_counter()
+                report = lifecycle.close_idle_sessions(
+                    store=closer_store, now=nxt, timeout=TIMEOUT, request_analysis=True
+                )
+                close_seconds += time.perf_counter() - t0
+                open_now = _open_sessions(log_client)
+                runs.append(
+                    {
+                        "minute": nxt.strftime("%H:%M"),
+                        "due": report.due,
+                        "closed": len(report.closed),
+                        "open_after": open_now,
+                        "table_items": table_items,
+                        "requests": dict(requests),
+                        "read_requests": sum(
+                            v for k, v in requests.items() if k in ("Query", "BatchGetItem", "GetItem")
+                        ),
+                        "read_units": round(sum(read_units.values()), 1),
+                        "write_units": round(sum(write_units.values()), 1),
+                    }
+                )
+                minute = nxt
+        elapsed = time.perf_counter() - started
+        leftover = open_now
+
+    # Proportionality: reads per run against sessions due (and not against table size).
+    busy = [r for r in runs if r["due"] > 0]
+    idle = [r for r in runs if r["due"] == 0]
+    per_due = [r["read_units"] / r["due"] for r in busy]
+    first_half = [r for r in busy if r["table_items"] <= runs[-1]["table_items"] / 2]
+    second_half = [r for r in busy if r["table_items"] > runs[-1]["table_items"] / 2]
+
+    def avg(values: list[float]) -> float:
+        return round(sum(values) / len(values), 3) if values else 0.0
+
+    closed_total = sum(r["closed"] for r in runs)
+    work = RequestWork(lambda_ms=10, write_units=14, read_units=1)
+    log_cost = {k: v * total_calls for k, v in work.cost().items()}
+    closer_runs_per_day = 24 * 60
+    closer_cost = {
+        k: v * closer_runs_per_day
+        for k, v in RequestWork(lambda_ms=50, via_api=False, read_units=4 * 0.5, log_bytes=600).cost().items()
+    }
+    closes = RequestWork(lambda_ms=0, via_api=False, write_units=4, read_units=1, log_bytes=0).cost()
+    close_cost = {k: v * closed_total for k, v in closes.items()}
+    total = {k: round(log_cost[k] + closer_cost[k] + close_cost[k], 4) for k in log_cost}
+    result = {
+        "description": "simulated day, injected clock, DynamoDB Local; idle closer reads per run vs sessions due",
+        "students": students,
+        "sessions": len(plan),
+        "calls": total_calls,
+        "closer_runs": len(runs),
+        "sessions_closed": closed_total,
+        "left_open_at_end": leftover,
+        "seconds": round(elapsed, 1),
+        "seconds_logging": round(log_seconds, 1),
+        "seconds_closing": round(close_seconds, 1),
+        "max_open": max(r["open_after"] + r["closed"] for r in runs),
+        "max_due_in_a_run": max(r["due"] for r in runs),
+        "read_units_per_due_session": {"mean": avg(per_due), "min": min(per_due), "max": max(per_due)},
+        "read_units_per_idle_run": avg([r["read_units"] for r in idle]),
+        "read_requests_per_idle_run": avg([r["read_requests"] for r in idle]),
+        "read_units_per_due_first_half_of_day": avg([r["read_units"] / r["due"] for r in first_half]),
+        "read_units_per_due_second_half_of_day": avg([r["read_units"] / r["due"] for r in second_half]),
+        "final_table_items": runs[-1]["table_items"],
+        "cost_usd_for_the_day": total | {"total": round(sum(total.values()), 4)},
+        "runs_sample": runs[:: max(1, len(runs) // 12)],
+    }
+    peak = max(runs, key=lambda r: r["due"])
+    result["markdown"] = "\n".join(
+        [
+            "## Scale: a simulated day",
+            "",
+            f"{students:,} students, {len(plan):,} sessions, {total_calls:,} calls between 08:00 and 20:00, replayed "
+            f"minute by minute on DynamoDB Local ({result['seconds']} s); the idle closer ran {len(runs)} times with the "
+            f"injected clock and closed {closed_total:,} sessions ({leftover} still open at the end).",
+            "",
+            "| closer run | sessions due | open | table items | read requests | read units |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {r['minute']} | {r['due']} | {r['open_after']} | {r['table_items']:,} | {r['read_requests']} | {r['read_units']} |"
+                for r in result["runs_sample"] + [peak]
+            ],
+            "",
+            f"Read units per due session: mean **{result['read_units_per_due_session']['mean']}** "
+            f"(min {result['read_units_per_due_session']['min']:.2f}, max {result['read_units_per_due_session']['max']:.2f}); "
+            f"first half of the day {result['read_units_per_due_first_half_of_day']}, second half "
+            f"{result['read_units_per_due_second_half_of_day']} while the table grew to {runs[-1]['table_items']:,} items; "
+            f"a run with nothing due costs {result['read_requests_per_idle_run']} read requests "
+            f"({result['read_units_per_idle_run']} units), whatever the table size.",
+            "",
+            "Cost of the day with the cost model of docs/deploy.md (USD): "
+            + ", ".join(f"{k} {v}" for k, v in result["cost_usd_for_the_day"].items())
+            + " (analysis excluded: OpenAI is priced per session in docs/deploy.md).",
+        ]
+    )
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps({k: v for k, v in run(quick=True).items() if k != "runs_sample"}, indent=2))
