@@ -140,6 +140,41 @@ def mcp_proxy(
 reading_cli.register(app)
 
 
+@app.command()
+def usage(
+    date: Annotated[str | None, typer.Option(help="UTC day, YYYY-MM-DD (default: today).")] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["SESSION_TRACKER_TABLE", "TABLE_NAME"],
+            help="The sessions table (AWS credentials from the environment).",
+        ),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(envvar="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB endpoint (the local stack prints it)."),
+    ] = None,
+) -> None:
+    """Analysis spend of one day: sessions analysed against max_sessions_per_day, tokens, estimated cost (JSON)."""
+    import json
+    from datetime import UTC, datetime
+
+    import boto3
+
+    from session_tracker.analysis import daily_usage
+    from session_tracker.store import DynamoStore
+
+    day = date or datetime.now(UTC).date().isoformat()
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError as exc:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
+    if not table:
+        raise typer.BadParameter("name the table (or set SESSION_TRACKER_TABLE)", param_hint="--table")
+    store = DynamoStore(table, client=boto3.client("dynamodb", endpoint_url=endpoint_url))
+    typer.echo(json.dumps(daily_usage(store, day).model_dump(mode="json"), indent=2))
+
+
 def main() -> None:
     app()
 

@@ -480,6 +480,7 @@ class StreamPoller:
             self.records_seen += 1
             if not self.filter(record):
                 continue
+            log.debug("%s: record %s passed the filter", self.name, record["dynamodb"].get("Keys"))
             if not self._buffer:
                 self._buffer_since = time.monotonic()
             self._buffer.append(record)
@@ -494,6 +495,7 @@ class StreamPoller:
             return
         while self._buffer:
             batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+            log.debug("%s: delivering %d records", self.name, len(batch))
             self.delivery.deliver(batch)
             self.records_delivered += len(batch)
 

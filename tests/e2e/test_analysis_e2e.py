@@ -1,0 +1,165 @@
+"""Analysis on the local stack (what `make run` serves): stream -> analyze and the idle-close
+schedule run as template.yaml declares them; OpenAI is the fake server (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from samples import vapi_sample
+
+from session_tracker.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+AUTH = {"Authorization": "Bearer e2e-ingest-token"}
+VAPI_ROUTE = "/webhook/vapi/session-complete"
+PROMPTS = load_config(ROOT / "session_config.yaml").analysis.prompts
+
+
+@pytest.fixture(scope="module")
+def http(local_stack):
+    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
+        yield client
+
+
+def z(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def wait_for_analysis(http: httpx.Client, session_id: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = http.get(f"/sessions/{session_id}", headers=AUTH)
+        if response.status_code == 200:
+            body = response.json()
+            if (body.get("analysis") or {}).get("status") in ("ok", "failed"):
+                return body
+        time.sleep(0.25)
+    raise AssertionError(f"no analysis for {session_id} within {timeout}s: {body.get('status')} {body.get('analysis')}")
+
+
+def requests_about(openai_server, session_id: str) -> list:
+    return [r for r in openai_server.completions() if session_id in r.text]
+
+
+def end_of_call_report(student: str, call_id: str, session_id: str, started: datetime) -> dict:
+    """The shared full VAPI sample, re-keyed to this test's student, call and time."""
+    body = copy.deepcopy(vapi_sample("end-of-call-report.full"))
+    message = body["message"]
+    message["call"]["id"] = call_id
+    overrides = message["call"].setdefault("assistantOverrides", {})
+    overrides.setdefault("variableValues", {})["student_id"] = student
+    overrides.setdefault("metadata", {})["session_id"] = session_id
+    ended = started + timedelta(minutes=6)
+    message["startedAt"], message["endedAt"] = z(started), z(ended)
+    message["timestamp"] = int(ended.timestamp() * 1000)
+    return body
+
+
+def test_logged_calls_and_a_vapi_report_give_an_analysis_within_seconds(local_stack, http, openai_server) -> None:
+    if not any(r.path == VAPI_ROUTE for r in local_stack.router.routes):
+        pytest.skip("the VAPI webhook route is not in template.yaml; see test_an_idle_session_is_closed_and_analysed")
+    student = f"e2e_an_{uuid.uuid4().hex[:8]}"
+    call_id = f"call-{uuid.uuid4()}"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
+    session_id = f"{student}_{started:%Y%m%d_%H%M}"
+    for n, function in enumerate(["get_student_context", "get_lesson_plan", "check_answer"]):
+        response = http.post(
+            "/interactions",
+            json={
+                "student_id": student,
+                "function": function,
+                "timestamp": z(started + timedelta(minutes=n)),
+                "subjects": ["mathematics"],
+                "call_id": call_id,
+                "platform": "vapi",
+            },
+            headers=AUTH,
+        )
+        assert response.status_code == 202 and response.json()["session_id"] == session_id
+    report = end_of_call_report(student, call_id, session_id, started)
+    posted = time.monotonic()
+    response = http.post(VAPI_ROUTE, content=json.dumps(report), headers={"Authorization": "Bearer e2e-vapi-secret"})
+    assert response.status_code == 200, response.text
+    print(f"webhook answered in {time.monotonic() - posted:.1f}s")
+
+    body = wait_for_analysis(http, session_id, timeout=20)
+    took = time.monotonic() - posted
+    analysis = body["analysis"]
+    assert body["status"] == "completed"
+    assert analysis["status"] == "ok", analysis
+    assert analysis["session_summary"] == "fake session_summary for gpt-4o-mini"
+    assert analysis["model"] == "gpt-4o-mini" and set(analysis["prompt_versions"]) == set(PROMPTS)
+    print(f"analysis visible {took:.1f}s after the report")
+    assert took < 15, f"analysis took {took:.1f}s"
+    (request,) = requests_about(openai_server, session_id)
+    for text in PROMPTS.values():
+        assert text.strip() in request.text
+    assert "Ready to practice some fractions" in request.text  # the VAPI transcript
+    assert "get_lesson_plan" in request.text  # the MCP interaction pattern
+
+    # On request: 202; the input did not change, so no second model call.
+    queued = http.post(f"/sessions/{session_id}/analyze", headers=AUTH)
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    time.sleep(4)
+    assert len(requests_about(openai_server, session_id)) == 1
+    assert http.get(f"/sessions/{session_id}", headers=AUTH).json()["analysis"]["input_hash"] == analysis["input_hash"]
+
+
+def test_an_idle_session_is_closed_and_analysed(http, openai_server) -> None:
+    """The schedule (every 2 s in tests) closes a session idle past timeout_minutes; the stream analyses it."""
+    student = f"e2e_idle_{uuid.uuid4().hex[:8]}"
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    response = http.post(
+        "/interactions",
+        json={"student_id": student, "function": "get_student_context", "timestamp": z(at)},
+        headers=AUTH,
+    )
+    session_id = response.json()["session_id"]
+    body = wait_for_analysis(http, session_id, timeout=25)
+    assert body["status"] == "closed"
+    assert body["session_summary"]["data_requests"] == 1
+    assert body["analysis"]["status"] == "ok"
+    assert len(requests_about(openai_server, session_id)) == 1
+
+
+def test_analyze_route_answers_404_for_an_unknown_session(http) -> None:
+    response = http.post("/sessions/nobody_20200101_0000/analyze", headers=AUTH)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_daily_usage_is_readable_from_the_cli(local_stack, http, openai_server) -> None:
+    if local_stack.backend != "dynamodb-local":
+        pytest.skip("the CLI reads the table over DynamoDB Local's endpoint (moto is in-process only)")
+    test_an_idle_session_is_closed_and_analysed(http, openai_server)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "session_tracker_local.cli",
+            "usage",
+            "--table",
+            local_stack.options.table_name,
+            "--endpoint-url",
+            local_stack.dynamodb_endpoint,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    usage = json.loads(out.stdout)
+    assert usage["date"] == datetime.now(UTC).date().isoformat()
+    assert usage["analyses"] >= 1 and usage["input_tokens"] > 0 and usage["cost_usd"] > 0
+    assert usage["max_sessions_per_day"] == 500
