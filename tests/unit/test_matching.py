@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -449,3 +450,18 @@ def test_a_session_of_another_known_student_is_not_claimed(moto_store, ingest) -
     created = ingest(vapi_body("call-78", student_id="noah_p"))
     [other] = log(moto_store, call("kai_t", CALL_START + minutes(1), call_id="call-78"))
     assert other != created.session_id
+
+
+def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_store, ingest) -> None:
+    nested: dict[str, Any] = {"leaf": 1}
+    for _ in range(60):
+        nested = {"down": nested}
+    body = vapi_body(student_id="liam_b")
+    body["message"]["analysis"] = {"summary": "deep", "structuredData": nested}
+    body["message"]["cost"] = float("nan")
+    body["message"]["costs"] = [{"type": "vapi", "cost": float("inf")}]
+    result = ingest(body)
+    out = export(moto_store, result.session_id)
+    assert out.conversation["platform_analysis"]["summary"] == "deep"
+    assert out.vapi_metadata["cost"] is None and out.vapi_metadata["costs"] == [{"type": "vapi", "cost": None}]
+    assert "leaf" in json.dumps(out.conversation["platform_analysis"])

@@ -333,10 +333,10 @@ def _conversation(event: PlatformEvent, start: datetime, end: datetime) -> dict[
         "call_ids": [event.call_id] if event.call_id else [],
         "started_at": iso(start),
         "ended_at": iso(end),
-        "platform_analysis": _storable(event.analysis) if event.analysis else None,
+        "platform_analysis": event.analysis or None,
         "partial": event.kind == "ended" or None,
     }
-    return {k: v for k, v in conv.items() if v is not None}
+    return _storable({k: v for k, v in conv.items() if v is not None})
 
 
 def _appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -363,11 +363,11 @@ def _call_entry(event: PlatformEvent) -> dict[str, Any]:
         "call_id": event.call_id,
         "cost": event.cost,
         "ended_reason": event.ended_reason,
-        **_storable(event.details),
+        **event.details,
     }
     if event.platform != "vapi":
         entry["platform"] = event.platform
-    return entry
+    return _storable(entry)
 
 
 def _metadata(existing: dict[str, Any] | None, event: PlatformEvent, mode: Mode) -> dict[str, Any]:
