@@ -465,3 +465,14 @@ def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_s
     assert out.conversation["platform_analysis"]["summary"] == "deep"
     assert out.vapi_metadata["cost"] is None and out.vapi_metadata["costs"] == [{"type": "vapi", "cost": None}]
     assert "leaf" in json.dumps(out.conversation["platform_analysis"])
+
+
+def test_explicit_session_id_that_does_not_exist_yet_is_created_and_mcp_calls_join_it(moto_store, ingest) -> None:
+    """The real full report arriving before the MCP server logged anything."""
+    result = ingest(vapi_sample("end-of-call-report.full"), now=datetime(2026, 1, 17, 14, 32, tzinfo=UTC))
+    assert (result.outcome, result.session_id, result.strategy) == ("created", "emma_smith_20260117_1430", "explicit")
+    during = call("emma_smith", datetime(2026, 1, 17, 14, 30, 13, tzinfo=UTC))
+    explicit = call("emma_smith", datetime(2026, 1, 17, 14, 31, 0, tzinfo=UTC), session_id="emma_smith_20260117_1430")
+    assert log(moto_store, during, explicit) == ["emma_smith_20260117_1430"] * 2
+    out = export(moto_store, "emma_smith_20260117_1430")
+    assert (out.status, len(out.mcp_interactions)) == ("completed", 2)
