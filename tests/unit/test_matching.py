@@ -476,3 +476,20 @@ def test_explicit_session_id_that_does_not_exist_yet_is_created_and_mcp_calls_jo
     assert log(moto_store, during, explicit) == ["emma_smith_20260117_1430"] * 2
     out = export(moto_store, "emma_smith_20260117_1430")
     assert (out.status, len(out.mcp_interactions)) == ("completed", 2)
+
+
+def test_huge_transcripts_go_to_s3_behind_the_same_interface(moto_store) -> None:
+    import boto3
+
+    from session_tracker.blobs import S3BlobStore
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="transcripts-test")
+    store_blobs = S3BlobStore("transcripts-test", client=s3)
+    text = "User: " + "palabra " * 20_000
+    parsed = event(vapi_body(student_id="liam_b", transcript=text))
+    result = ingest_platform_event(parsed, store=moto_store, blobs=store_blobs, now=NOW, settings=SETTINGS)
+    pointer = raw_meta(moto_store, result.session_id)["conversation"]["transcript_blob"]
+    assert pointer["uri"] == f"s3://transcripts-test/{pointer['key']}"
+    assert s3.get_object(Bucket="transcripts-test", Key=pointer["key"])["Body"].read().decode() == text
+    assert export(moto_store, result.session_id, store_blobs).conversation["transcript"] == text
