@@ -1,5 +1,8 @@
 """``session-tracker mcp-proxy -- COMMAND...``: a stdio MCP proxy for servers that cannot be changed.
 
+Also ``python -m session_tracker_client.proxy [OPTIONS] -- COMMAND...`` (same options),
+which needs nothing but this package and ``httpx``.
+
 The proxy starts ``COMMAND`` and relays newline-delimited JSON-RPC between its own
 stdin/stdout and the server's, byte for byte: tools, resources, prompts,
 notifications and anything a future protocol version adds pass through unchanged.
@@ -13,9 +16,11 @@ The server's stderr is inherited; the proxy writes nothing to stdout of its own.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -208,3 +213,75 @@ def run_proxy(
     downstream.join(5)
     tracker.close(flush_timeout)
     return code
+
+
+def proxy(
+    command: Sequence[str],
+    *,
+    url: str | None,
+    token: str | None = None,
+    student_id_arg: str = "student_id",
+    student_id: str | None = None,
+    redact: Sequence[str] = (),
+    platform: str | None = None,
+    flush_timeout: float = 1.5,
+) -> int:
+    """Run ``command`` behind a logging proxy (both entry points); returns the server's exit code.
+
+    Without ``url`` the proxy still relays, without logging. Calls that could not be
+    logged are summed up on stderr at exit.
+    """
+    if not url:
+        print("mcp-proxy: no --url / SESSION_TRACKER_URL; relaying without logging", file=sys.stderr)
+    tracker = Tracker(
+        url or "",
+        token,
+        student_id_arg=student_id_arg,
+        student_id=student_id,
+        redact=redact,
+        platform=platform,
+        enabled=bool(url),
+    )
+    code = run_proxy(command, tracker, flush_timeout=flush_timeout)
+    stats = tracker.stats
+    if stats.get("dropped") or stats.get("rejected") or stats.get("skipped"):
+        print(
+            "mcp-proxy: tool calls not logged: "
+            f"{stats['dropped']} dropped, {stats['rejected']} refused, {stats['skipped']} without a student id",
+            file=sys.stderr,
+        )
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m session_tracker_client.proxy [OPTIONS] -- COMMAND...``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m session_tracker_client.proxy",
+        description="Run an MCP server over stdio behind a proxy that logs every tools/call.",
+    )
+    parser.add_argument("--url", default=os.environ.get("SESSION_TRACKER_URL"), help="API base URL")
+    parser.add_argument("--token", default=os.environ.get("INGEST_TOKEN"), help="bearer token")
+    parser.add_argument("--student-id-arg", default="student_id", help="tool argument holding the student id")
+    parser.add_argument("--student-id", help="student id for calls without that argument")
+    parser.add_argument("--redact", action="append", default=[], help="argument not logged (repeatable)")
+    parser.add_argument("--platform", help="voice platform name sent with every call")
+    parser.add_argument("--flush-timeout", type=float, default=1.5, help="seconds to send what is left at exit")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the server command after --")
+    return proxy(
+        command,
+        url=args.url,
+        token=args.token,
+        student_id_arg=args.student_id_arg,
+        student_id=args.student_id,
+        redact=args.redact,
+        platform=args.platform,
+        flush_timeout=args.flush_timeout,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

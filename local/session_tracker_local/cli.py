@@ -106,33 +106,23 @@ def mcp_proxy(
     flush_timeout: Annotated[float, typer.Option(help="Seconds to send what is left when the server exits.")] = 1.5,
 ) -> None:
     """Run an MCP server over stdio behind a proxy that logs every tools/call: mcp-proxy [OPTIONS] -- COMMAND..."""
-    from session_tracker_client.proxy import run_proxy
-    from session_tracker_client.tracker import Tracker
+    from session_tracker_client.proxy import proxy
 
     command = list(ctx.args)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         raise typer.BadParameter("give the server command after --", param_hint="COMMAND")
-    if not url:
-        typer.echo("mcp-proxy: no --url / SESSION_TRACKER_URL; relaying without logging", err=True)
-    tracker = Tracker(
-        url or "",
-        token,
+    code = proxy(
+        command,
+        url=url,
+        token=token,
         student_id_arg=student_id_arg,
         student_id=student_id,
         redact=redact or (),
         platform=platform,
-        enabled=bool(url),
+        flush_timeout=flush_timeout,
     )
-    code = run_proxy(command, tracker, flush_timeout=flush_timeout)
-    stats = tracker.stats
-    if stats.get("dropped") or stats.get("rejected") or stats.get("skipped"):
-        typer.echo(
-            "mcp-proxy: tool calls not logged: "
-            f"{stats['dropped']} dropped, {stats['rejected']} refused, {stats['skipped']} without a student id",
-            err=True,
-        )
     raise typer.Exit(code)
 
 

@@ -105,31 +105,34 @@ def test_instrument_adds_the_middleware_to_an_existing_server() -> None:
     tracker.close(0)
 
 
-async def _timed_calls(srv: Any, n: int) -> tuple[list[float], list[bool]]:
+async def _timed_calls(plain: Any, tracked: Any, n: int) -> tuple[list[float], list[float], list[bool]]:
+    """Alternate calls on a server without and with logging, so load hits both alike."""
     from mcp import Client
 
-    times, ok = [], []
-    async with Client(srv) as client:
-        for _ in range(3):
+    base, times, ok = [], [], []
+    async with Client(plain) as without, Client(tracked) as with_logging:
+        for client in (without, with_logging) * 3:
             await client.call_tool("get_student_context", {"student_id": "emma_smith"})
         for _ in range(n):
-            t0 = time.perf_counter()
-            result = await client.call_tool("get_student_context", {"student_id": "emma_smith"})
-            times.append(time.perf_counter() - t0)
-            ok.append(result.structured_content["profile"]["name"] == "Emma Smith")
-    return times, ok
+            for client, into in ((without, base), (with_logging, times)):
+                t0 = time.perf_counter()
+                result = await client.call_tool("get_student_context", {"student_id": "emma_smith"})
+                into.append(time.perf_counter() - t0)
+                ok.append(result.structured_content["profile"]["name"] == "Emma Smith")
+    return base, times, ok
 
 
 @pytest.mark.parametrize("mode", ["refused", "500", "hangs beyond the timeout"])
 def test_tool_calls_stay_correct_and_fast_when_the_endpoint_is_unusable(mode: str) -> None:
     n = 150
-    baseline, _ = asyncio.run(_timed_calls(server.build_server(logging=False), n))
     with endpoint(500, hang=mode.startswith("hangs")) as ep:
         url = refused_url() if mode == "refused" else ep.url
         tracker = Tracker(
             url, "tok", options=SenderOptions(max_queue=50, timeout=0.3, backoff_base=0.01, flush_interval=0.01)
         )
-        times, ok = asyncio.run(_timed_calls(server.build_server(tracker), n))
+        baseline, times, ok = asyncio.run(
+            _timed_calls(server.build_server(logging=False), server.build_server(tracker), n)
+        )
         deadline = time.monotonic() + 10
         while tracker.stats["failed_attempts"] < 1 and time.monotonic() < deadline:
             time.sleep(0.01)  # the worker has met the failure at least once

@@ -16,6 +16,10 @@ from session_tracker_client.proxy import MAX_PENDING, ToolCallLog
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "session_tracker_local.cli"]
+ENTRY_POINTS = {
+    "session-tracker mcp-proxy": [*CLI, "mcp-proxy"],
+    "python -m session_tracker_client.proxy": [sys.executable, "-m", "session_tracker_client.proxy"],
+}
 PROXY_LOGGING = ["--token", "tok", "--student-id", "default_kid", "--redact", "pin"]
 
 # A stand-in stdio server: answers tools/call (isError when asked), errors on unknown methods,
@@ -89,7 +93,8 @@ def _run(cmd: list[str], stdin: bytes, env: dict[str, str]) -> subprocess.Comple
     return subprocess.run(cmd, input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=60)
 
 
-def test_proxy_relays_bytes_unchanged_and_logs_tool_calls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_proxy_relays_bytes_unchanged_and_logs_tool_calls(tmp_path: Path, entry: str) -> None:
     server = tmp_path / "server.py"
     server.write_text(FAKE_SERVER)
     stdin = b"".join(
@@ -104,7 +109,7 @@ def test_proxy_relays_bytes_unchanged_and_logs_tool_calls(tmp_path: Path) -> Non
     direct = _run([sys.executable, str(server)], stdin, env)
     with endpoint() as ep:
         proxied = _run(
-            [*CLI, "mcp-proxy", "--url", ep.url, *PROXY_LOGGING, "--", sys.executable, str(server)],
+            [*ENTRY_POINTS[entry], "--url", ep.url, *PROXY_LOGGING, "--", sys.executable, str(server)],
             stdin,
             env,
         )
@@ -142,14 +147,15 @@ def test_proxy_keeps_relaying_when_the_endpoint_is_down(tmp_path: Path) -> None:
     assert b"50 dropped" in proxied.stderr
 
 
-def test_proxy_without_a_command_is_a_usage_error() -> None:
-    out = _run([*CLI, "mcp-proxy", "--url", "http://127.0.0.1:9", "--"], b"", dict(os.environ))
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_proxy_without_a_command_is_a_usage_error(entry: str) -> None:
+    out = _run([*ENTRY_POINTS[entry], "--url", "http://127.0.0.1:9", "--"], b"", dict(os.environ))
     assert out.returncode == 2
     assert b"server command" in out.stderr
 
 
-@pytest.mark.parametrize("missing", ["/no/such/server-binary"])
-def test_proxy_reports_a_server_that_cannot_start(missing: str) -> None:
+def test_proxy_reports_a_server_that_cannot_start() -> None:
+    missing = "/no/such/server-binary"
     out = _run([*CLI, "mcp-proxy", "--url", "http://127.0.0.1:9", "--", missing], b"", dict(os.environ))
     assert out.returncode == 127
     assert b"cannot start" in out.stderr
