@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -40,6 +41,8 @@ else its text parsed as JSON when it is JSON, else the text; a Python value as r
 """
 
 REDACTED = "[redacted]"
+_CALL_ID = re.compile(r"^[^#\s]{1,200}$")
+"""What the API accepts as ``call_id``; anything else is left out rather than get the call refused."""
 _NOT_DATA = frozenset({"student_id", "subject", "subjects", "data_provided", "error", "isError", "is_error"})
 
 
@@ -202,7 +205,7 @@ class Tracker:
         if self.capture.platform:
             payload["platform"] = self.capture.platform
         call_id = call.arguments.get(self.capture.call_id_arg) if self.capture.call_id_arg else None
-        if isinstance(call_id, str) and call_id:
+        if isinstance(call_id, str) and _CALL_ID.match(call_id):
             payload["call_id"] = call_id
         payload.update(call.extra)
         return payload

@@ -125,6 +125,8 @@ def test_platform_and_call_id_are_sent_for_session_matching() -> None:
     tracker = Tracker("http://x", platform="vapi")
     body = build(tracker, arguments={"student_id": "emma", "call_id": "call-123"})
     assert body is not None and body["platform"] == "vapi" and body["call_id"] == "call-123"
+    odd = build(tracker, arguments={"student_id": "emma", "call_id": "not a call id"})
+    assert odd is not None and "call_id" not in odd  # left out rather than have the call refused
 
 
 def test_decorator_and_context_manager_log_calls_and_leave_results_and_errors_alone() -> None:
