@@ -263,11 +263,28 @@ class LocalStack:
 
         client = boto3.client("dynamodb")
         request = self.template.create_table_request(self.options.table_name)
-        with contextlib.suppress(client.exceptions.ResourceInUseException):
+        try:
             client.create_table(**request)
+        except client.exceptions.ResourceInUseException:
+            self._add_missing_indexes(client, request)
         client.get_waiter("table_exists").wait(
             TableName=self.options.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
+
+    def _add_missing_indexes(self, client: Any, request: dict[str, Any]) -> None:
+        """A table kept in the data dir from an older template: add the indexes it lacks."""
+        table = client.describe_table(TableName=self.options.table_name)["Table"]
+        have = {g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])}
+        wanted = {a["AttributeName"]: a for a in request["AttributeDefinitions"]}
+        for index in request.get("GlobalSecondaryIndexes", []):
+            if index["IndexName"] in have:
+                continue
+            log.warning("table %s has no index %s: adding it", self.options.table_name, index["IndexName"])
+            client.update_table(
+                TableName=self.options.table_name,
+                AttributeDefinitions=[wanted[k["AttributeName"]] for k in index["KeySchema"]],
+                GlobalSecondaryIndexUpdates=[{"Create": index}],
+            )
 
     def _bucket_dir(self, logical_id: str) -> Path:
         """A local directory standing in for the template's S3 bucket ``logical_id``."""
@@ -389,6 +406,8 @@ class LocalStack:
             f"  INGEST_TOKEN={self.ingest_token}",
             f"  VAPI_WEBHOOK_SECRET={self.vapi_secret}",
         ]
+        if any(r.path == "/ui" for r in self.router.routes):
+            lines.append(f"  sessions page: {self.url}/ui?token={self.ingest_token}")
         if self.backend == "dynamodb-local":
             where = self.options.data_dir / "dynamodb" if self.options.data_dir else "memory (not kept)"
             lines.append(
