@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker import analysis
-from session_tracker.observability import count, logger, metrics, tracer
+from session_tracker.observability import MetricUnit, count, logger, metrics, tracer
 from session_tracker.runtime import deps
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -40,7 +40,16 @@ def record_handler(record: DynamoDBRecord, lambda_context: LambdaContext | None 
         model_factory=analysis.openai_model_factory(cfg),
         clock=_now,
     )
-    count(f"Analysis_{outcome.action}")
+    if outcome.action in ("analysed", "failed"):
+        count("AnalysisRuns")
+    if outcome.action == "failed":
+        count("AnalysisFailures")
+    if outcome.action in ("budget", "disabled", "not_triggered"):
+        count("AnalysisSkipped")
+    if outcome.tokens:
+        count("AnalysisTokens", outcome.tokens)
+    if outcome.cost_usd:
+        count("AnalysisCostUSD", outcome.cost_usd, MetricUnit.NoUnit)
     logger.info(
         "analysis",
         extra={"session_id": session_id, "action": outcome.action, "detail": outcome.detail, "rounds": outcome.rounds},

@@ -446,6 +446,8 @@ class AnalysisOutcome(BaseModel):
     ]
     detail: str = ""
     rounds: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
 
 
 def _keep_previous(old: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -617,7 +619,12 @@ def _analyse_once(
         "analyzed_at": iso(clock()),
     }
     if store.save_analysis(session_id, record, content_updated_at=seen, clear_pending=True):
-        return AnalysisOutcome(session_id=session_id, action="analysed")
+        return AnalysisOutcome(
+            session_id=session_id,
+            action="analysed",
+            tokens=completion.input_tokens + completion.output_tokens,
+            cost_usd=cost or 0.0,
+        )
     # Newer content arrived while the model was answering: keep this result, analyse again.
     store.save_analysis(session_id, record, content_updated_at=seen, clear_pending=False)
     return None
