@@ -11,6 +11,7 @@ student head pointer   ``STUDENT#{student_id}``    ``HEAD``
 idempotency marker     ``IID#{interaction_id}``    ``IID``
 platform call link     ``CALL#{call_id}``          ``CALL``
 platform delivery      ``DELIVERY#{delivery_id}``  ``DELIVERY``
+daily analysis usage   ``USAGE#{YYYY-MM-DD}``      ``USAGE``
 =====================  ==========================  ===============================
 
 Indexes: ``GSI1`` (``gsi1pk = STUDENT#{student_id}``, ``gsi1sk = {start_time}#{session_id}``)
