@@ -1,0 +1,116 @@
+"""POST /sessions/{session_id}/analyze through the sessions API handler, on DynamoDB Local."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import call, minutes
+
+from session_tracker import runtime
+from session_tracker.config import parse_config
+from session_tracker.sessions import log_interactions
+from session_tracker.store import DynamoStore
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "test-ingest-token"
+
+
+class Ctx:
+    function_name = "SessionsApiFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SessionsApiFunction"
+    aws_request_id = "req-analyze"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"authorization": f"Bearer {token}"} if token else {},
+        "requestContext": {
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
+            "requestId": "r",
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    runtime.reset()
+    spec = importlib.util.spec_from_file_location("_test_sessions_api_analyze", ROOT / "functions/sessions_api/app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    holder = {"config": runtime.get_config()}
+    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=holder["config"], store=ddb_store, blobs=None))
+
+    def post(path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        out = module.lambda_handler(post_event(path, **kw), Ctx())
+        headers = out.get("headers") or {}
+        return out["statusCode"], json.loads(out.get("body") or "null"), headers
+
+    def configure(text: str) -> None:
+        holder["config"] = parse_config(text, env={"INGEST_TOKEN": TOKEN, "VAPI_WEBHOOK_SECRET": "x"})
+
+    yield post, configure
+    runtime.reset()
+
+
+def session(store: DynamoStore) -> str:
+    at = datetime(2026, 1, 17, 14, 30, tzinfo=UTC)
+    return log_interactions([call(at=at)], store=store, now=at, timeout=minutes(10))[0].session_id
+
+
+def test_an_analysis_request_is_queued_with_202(api, ddb_store) -> None:
+    post, _ = api
+    sid = session(ddb_store)
+    status, body, _headers = post(f"/sessions/{sid}/analyze")
+    assert status == 202, body
+    assert body["session_id"] == sid and body["status"] == "queued" and body["trigger"] == "on_request"
+    state = ddb_store.get_analysis_state(sid)
+    assert state.pending and state.trigger == "on_request"
+
+
+def test_an_unknown_session_is_a_404_problem(api) -> None:
+    post, _ = api
+    status, body, headers = post("/sessions/nobody_20260101_0000/analyze")
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert body["field"] == "session_id"
+
+
+@pytest.mark.parametrize(
+    ("config", "mentions"),
+    [
+        ("analysis:\n  enabled: false\n", "disabled"),
+        ("analysis:\n  triggers: [on_session_complete]\n", "on_request"),
+    ],
+)
+def test_analysis_not_allowed_on_request_is_a_409_problem(api, ddb_store, config, mentions) -> None:
+    post, configure = api
+    sid = session(ddb_store)
+    configure(config)
+    status, body, headers = post(f"/sessions/{sid}/analyze")
+    assert status == 409 and headers["Content-Type"] == "application/problem+json"
+    assert mentions in body["detail"]
+    assert not ddb_store.get_analysis_state(sid).pending
+
+
+def test_the_route_needs_the_token(api, ddb_store) -> None:
+    post, _ = api
+    sid = session(ddb_store)
+    assert post(f"/sessions/{sid}/analyze", token=None)[0] == 401
+    assert post(f"/sessions/{sid}/analyze", token="wrong")[0] == 401
+    assert not ddb_store.get_analysis_state(sid).pending
