@@ -19,8 +19,7 @@ import httpx
 
 from session_tracker.models import SessionExport, SessionRef, iso
 from session_tracker.reading import SessionListItem, SessionPage, SessionRefPage
-
-DEFAULT_URL = "http://127.0.0.1:3000"
+from session_tracker_local import DEFAULT_URL
 
 
 class SourceError(Exception):

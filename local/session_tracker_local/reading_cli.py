@@ -12,25 +12,21 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from session_tracker.errors import DomainError
-from session_tracker.models import ExportInteraction, SessionExport
-from session_tracker.reading import parse_bound
-from session_tracker_local.client import (
-    DEFAULT_URL,
-    SessionNotFound,
-    SessionSource,
-    SourceError,
-    open_source,
-)
+from session_tracker_local import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from session_tracker.models import ExportInteraction, SessionExport
+    from session_tracker_local.client import SessionSource
+
+# Startup stays light: `session-tracker --help` and `session-tracker mcp-proxy` (which starts in
+# front of every MCP server) must not pay for pydantic models, boto3 or rich. The session
+# models, the read path (which imports boto3) and rich are imported inside the commands.
 
 ALL_STUDENTS_LOOKBACK = timedelta(days=365)
 """``export`` without ``--student`` or ``--since`` covers sessions started this long ago."""
@@ -56,19 +52,33 @@ TableOption = Annotated[
 
 
 def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
+    from rich.markup import escape
+
     _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
 def _bound(value: str | None, *, name: str, end: bool = False) -> datetime | None:
+    from session_tracker.errors import DomainError
+    from session_tracker.reading import parse_bound
+
     try:
         return parse_bound(value, field=name, end=end)
     except DomainError as exc:
         raise typer.BadParameter(exc.detail, param_hint=f"--{name}") from exc
+
+
+def open_source(*, url: str | None, token: str | None, table: str | None) -> SessionSource:
+    """Where the commands read from (see :func:`session_tracker_local.client.open_source`); imported on first use."""
+    from session_tracker_local.client import open_source as _open
+
+    return _open(url=url, token=token, table=table)
 
 
 def _source(url: str, token: str | None, table: str | None) -> SessionSource:
@@ -136,6 +146,10 @@ def export(
     without it, every student's sessions that started in [--since, --until] (one query
     per start day). Existing files with the same name are replaced.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from session_tracker_local.client import SourceError
+
     start = _bound(since, name="since")
     end = _bound(until, name="until", end=True)
     source = _source(url, token, table)
@@ -185,6 +199,11 @@ def sessions(
     table: TableOption = None,
 ) -> None:
     """List a student's sessions, newest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from session_tracker_local.client import SourceError
+
     start = _bound(since, name="since")
     end = _bound(until, name="until", end=True)
     source = _source(url, token, table)
@@ -242,6 +261,8 @@ def _offset(seconds: float) -> str:
 
 
 def _call_row(call: ExportInteraction, start: datetime) -> list[str]:
+    from rich.markup import escape
+
     flag = "[bold red]error[/]" if call.is_error else ""
     return [
         _offset((call.timestamp - start).total_seconds()),
@@ -256,6 +277,10 @@ def _call_row(call: ExportInteraction, start: datetime) -> list[str]:
 
 def render_session(export: SessionExport, console: Console) -> None:
     """A readable terminal view: facts, MCP calls in time order, transcript, analysis."""
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
     from session_tracker.ui.pages import conversation_turns
 
     vapi = export.vapi_metadata or {}
@@ -317,6 +342,10 @@ def show(
     table: TableOption = None,
 ) -> None:
     """Show one session: calls on a time line, the transcript beside them, cost and analysis."""
+    from rich.console import Console
+
+    from session_tracker_local.client import SessionNotFound, SourceError
+
     source = _source(url, token, table)
     try:
         found = source.get_session(session_id)
@@ -339,6 +368,10 @@ def analyze(
     table: TableOption = None,
 ) -> None:
     """Request an analysis of one session (runs asynchronously; see it with [bold]show[/])."""
+    from rich.markup import escape
+
+    from session_tracker_local.client import SourceError
+
     source = _source(url, token, table)
     try:
         result = source.analyze(session_id)
