@@ -25,11 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -423,9 +424,15 @@ def openai_model_factory(cfg: AnalysisConfig) -> Callable[[], Model]:
         key = cfg.openai_api_key.get()
         if not key:
             raise AnalysisFailed(f"the OpenAI API key is not configured: set {cfg.openai_api_key.describe()}")
-        return OpenAIModel(key, timeout=cfg.timeout_seconds, max_retries=cfg.max_retries)
+        return _cached_model(key, cfg.timeout_seconds, cfg.max_retries, os.environ.get("OPENAI_BASE_URL", ""))
 
     return build
+
+
+@lru_cache(maxsize=4)
+def _cached_model(api_key: str, timeout: float, max_retries: int, base_url: str) -> OpenAIModel:
+    """One SDK client (and its connection pool) per key and endpoint, reused by a warm Lambda."""
+    return OpenAIModel(api_key, timeout=timeout, max_retries=max_retries)
 
 
 def cost_usd(cfg: AnalysisConfig, input_tokens: int, output_tokens: int) -> float | None:
