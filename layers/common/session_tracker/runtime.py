@@ -14,7 +14,7 @@ from session_tracker.store import DynamoStore
 class Deps:
     config: AppConfig
     store: DynamoStore
-    blobs: BlobStore | None
+    blobs: BlobStore | None = None
 
 
 @cache
