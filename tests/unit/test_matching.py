@@ -426,6 +426,7 @@ def test_generic_platform_data_is_matched_the_same_way(moto_store, ingest) -> No
     assert out.conversation["source"] == "generic" and out.conversation["transcript"] == "AI: Hi\nUser: Hello"
     assert out.vapi_metadata is None
     assert raw_meta(moto_store, sid)["platform_metadata"]["metadata"] == {"room": "7"}
+    assert out.platform_metadata is not None and out.platform_metadata["metadata"] == {"room": "7"}
 
 
 def test_unmatched_report_is_claimed_by_the_first_mcp_call_carrying_its_call_id(moto_store, ingest) -> None:

@@ -220,6 +220,9 @@ class SessionExport(BaseModel):
     mcp_interactions: list[ExportInteraction] = Field(default_factory=list)
     conversation: dict[str, Any] | None = None
     vapi_metadata: dict[str, Any] | None = None
+    platform_metadata: dict[str, Any] | None = Field(
+        None, description="Metadata from platforms other than VAPI (generic, superinterface adapters)."
+    )
     session_summary: SessionSummary
     matching: dict[str, Any] = Field(default_factory=lambda: {"strategy": "none"})
     analysis: dict[str, Any] | None = None

@@ -355,6 +355,7 @@ def export_session(meta: SessionMeta, records: Sequence[Interaction]) -> Session
         ],
         conversation=meta.conversation,
         vapi_metadata=meta.vapi_metadata,
+        platform_metadata=meta.platform_metadata,
         session_summary=summarize(meta, ordered),
         matching=meta.matching or {"strategy": "none"},
         analysis=meta.analysis,
