@@ -329,6 +329,7 @@ class _Shard:
     shard_id: str
     iterator: str | None
     parent: str | None = None
+    last_sequence: str | None = None
 
 
 @dataclass
@@ -469,13 +470,18 @@ class StreamPoller:
         try:
             out = self._client.get_records(ShardIterator=shard.iterator, Limit=1000)
         except self._client.exceptions.ExpiredIteratorException:
+            # resume after the last record read (from the start if none was)
+            position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+            if shard.last_sequence:
+                position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.last_sequence}
             shard.iterator = self._client.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard.shard_id, ShardIteratorType="TRIM_HORIZON"
+                StreamArn=self.stream_arn, ShardId=shard.shard_id, **position
             ).get("ShardIterator")
             return 0
         records = out.get("Records", [])
         shard.iterator = out.get("NextShardIterator")
         for raw in records:
+            shard.last_sequence = (raw.get("dynamodb") or {}).get("SequenceNumber") or shard.last_sequence
             record = to_lambda_record(raw, stream_arn=str(self.stream_arn), region=self.region)
             self.records_seen += 1
             if not self.filter(record):

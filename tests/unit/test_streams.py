@@ -193,3 +193,55 @@ def test_retries_are_bounded_then_the_batch_goes_to_the_failure_destination() ->
         sleep=lambda s: None,
     ).deliver(recs(1))
     assert calls == 3 and dead == ["batch item failures"]
+
+
+# ------------------------------------------------------------ moto's stream (fallback)
+class _RecordingPool:
+    """Stands in for the Lambda host: records what the poller delivers."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(logical_id="AnalyzeFunction")
+        self.events: list[dict] = []
+
+    def invoke(self, event: dict) -> dict:
+        self.events.append(event)
+        return {"batchItemFailures": []}
+
+
+def test_the_poller_reads_motos_stream_and_applies_the_template_filter(moto_client, template) -> None:
+    from types import SimpleNamespace
+
+    from session_tracker_local.streams import StreamPoller
+
+    table = "poller-moto"
+    moto_client.create_table(**template.create_table_request(table))
+    spec = next(f for f in template.functions() if f.logical_id == "AnalyzeFunction")
+    source = next(e for e in spec.events if e.type == "DynamoDB")
+    stack = SimpleNamespace(refs={"SessionsTable": table}, options=SimpleNamespace(table_name=table), backend="moto")
+    pool = _RecordingPool()
+    poller = StreamPoller(stack, pool, source)
+    poller.window = 0
+    poller.connect()
+    key = {"PK": {"S": "SESSION#s1"}, "SK": {"S": "META"}}
+    moto_client.put_item(TableName=table, Item={**key, "status": {"S": "active"}})
+    moto_client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET pending_analysis = :t, #s = :c",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":t": {"BOOL": True}, ":c": {"S": "closed"}},
+    )
+    moto_client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET updated_at = :u",
+        ExpressionAttributeValues={":u": {"S": "later"}},
+    )
+    poller.poll_once()
+    assert poller.records_seen == 3
+    assert len(pool.events) == 1
+    (delivered,) = pool.events[0]["Records"]
+    assert delivered["eventName"] == "MODIFY" and delivered["dynamodb"]["Keys"] == key
+    assert delivered["dynamodb"]["NewImage"]["pending_analysis"] == {"BOOL": True}
