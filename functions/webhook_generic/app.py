@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_tracker.errors import NotFound
 from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
-from session_tracker.observability import count, logger, metrics, tracer
+from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import adapters, parse_session_data
 from session_tracker.runtime import deps
 
@@ -43,7 +43,7 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
         now=datetime.now(UTC),
         settings=MatchSettings.from_config(deps().config),
     )
-    _metrics(result)
+    count_platform_delivery(result, received_metric="SessionDatas")
     logger.info(
         "session data",
         extra={
@@ -55,16 +55,6 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
         },
     )
     return result
-
-
-def _metrics(result: WebhookResult) -> None:
-    count("SessionDatas")
-    if result.outcome == "duplicate":
-        count("DuplicateDeliveries")
-    elif result.outcome != "ignored" and result.status == "completed":
-        count("SessionsCompleted")
-    elif result.outcome == "created" and result.status == "unmatched":
-        count("UnmatchedReports")
 
 
 _bearer = bearer_gate(lambda: deps().config.webhooks.generic.auth_token)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_tracker.errors import NotFound
 from session_tracker.http import BEARER_SCHEME, body_bytes, guarded, make_app
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
-from session_tracker.observability import count, logger, metrics, tracer
+from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import vapi
 from session_tracker.runtime import deps
 
@@ -43,7 +43,7 @@ def vapi_message(body: Annotated[vapi.VapiEnvelope, Body()]) -> WebhookResult:
         now=datetime.now(UTC),
         settings=MatchSettings.from_config(deps().config),
     )
-    _metrics(result)
+    count_platform_delivery(result, received_metric="VapiMessages")
     logger.info(
         "vapi message",
         extra={
@@ -55,16 +55,6 @@ def vapi_message(body: Annotated[vapi.VapiEnvelope, Body()]) -> WebhookResult:
         },
     )
     return result
-
-
-def _metrics(result: WebhookResult) -> None:
-    count("VapiMessages")
-    if result.outcome == "duplicate":
-        count("DuplicateDeliveries")
-    elif result.outcome != "ignored" and result.status == "completed":
-        count("SessionsCompleted")
-    elif result.outcome == "created" and result.status == "unmatched":
-        count("UnmatchedReports")
 
 
 def _gate(event: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,4 +28,42 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> N
     metrics.add_metric(name=name, unit=unit, value=value)
 
 
-__all__ = ["NAMESPACE", "SERVICE", "MetricUnit", "count", "logger", "metrics", "tracer"]
+class _PlatformOutcome(Protocol):
+    outcome: str
+    status: str | None
+    strategy: str | None
+
+
+def count_platform_delivery(result: _PlatformOutcome, *, received_metric: str) -> None:
+    """Metrics of one webhook delivery: received, duplicates, completions, unmatched, and
+    matches by strategy (one metric name per strategy, so no dimension explosion)."""
+    count(received_metric)
+    if result.outcome == "duplicate":
+        count("DuplicateDeliveries")
+        return
+    if result.outcome == "ignored":
+        return
+    if result.status == "completed":
+        count("SessionsCompleted")
+    if result.outcome == "created" and result.status == "unmatched":
+        count("UnmatchedReports")
+    if result.strategy == "explicit":
+        count("MatchesExplicit")
+    elif result.strategy == "student_id":
+        count("MatchesStudentId")
+    elif result.strategy == "time_window":
+        count("MatchesTimeWindow")
+    elif result.strategy == "none":
+        count("MatchesNone")
+
+
+__all__ = [
+    "NAMESPACE",
+    "SERVICE",
+    "MetricUnit",
+    "count",
+    "count_platform_delivery",
+    "logger",
+    "metrics",
+    "tracer",
+]
