@@ -309,3 +309,22 @@ def test_on_request_analyses_an_active_session(moto_store, fake_openai) -> None:
     request_analysis(sid, store=moto_store, now=NOW, config=cfg())
     assert run(moto_store, sid, cfg(), Clock(NOW)).action == "analysed"
     assert moto_store.get_analysis_state(sid).analysis["trigger"] == "on_request"
+
+
+def test_the_usage_command_prints_the_days_totals(moto_store, fake_openai) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from session_tracker_local.cli import app
+
+    sid = new_session(moto_store)
+    platform_data(moto_store, sid, "AI: hi", NOW)
+    run(moto_store, sid, cfg(), Clock(NOW))
+    runner = CliRunner()
+    result = runner.invoke(app, ["usage", "--date", NOW.date().isoformat(), "--table", moto_store.table_name])
+    assert result.exit_code == 0, result.output
+    usage = json.loads(result.output)
+    assert usage["sessions"] == 1 and usage["analyses"] == 1 and usage["cost_usd"] > 0
+    bad = runner.invoke(app, ["usage", "--date", "yesterday", "--table", moto_store.table_name])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
