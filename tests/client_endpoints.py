@@ -43,6 +43,9 @@ def endpoint(status: int | Callable[[dict[str, Any], int], int] = 202, *, hang: 
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Status line + headers and the body go out in two writes; without TCP_NODELAY the
+        # second waits on the client's delayed ACK (~40 ms per response on Linux).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             pass
