@@ -66,7 +66,9 @@ def test_cli_startup_imports_no_aws_sdk_moto_powertools_or_openai(argv: list[str
 def test_reading_commands_still_load_the_read_path_when_they_run() -> None:
     """The probe can fail: a command that reads sessions does import the store (boto3) - lazily."""
     result = _probe("sessions", "--student", "emma_smith", "--table", "no-such-table-probe")
-    assert "session_tracker.store" in result["heavy"]
+    heavy = result["heavy"]
+    assert isinstance(heavy, list)
+    assert "session_tracker.store" in heavy
 
 
 def test_cli_module_import_time_is_small() -> None:
