@@ -635,12 +635,17 @@ class DynamoStore:
         self._call_ops(tx, meta.session_id, meta.student_id, set(meta.call_ids), meta.last_activity)
         self._transact(tx)
 
-    def _move_head_op(self, tx: _Tx, meta: SessionMeta) -> None:
+    def _move_head_op(
+        self, tx: _Tx, meta: SessionMeta, *, call_id: str | None = None, ended_at: datetime | None = None
+    ) -> None:
+        """Point the student's HEAD at ``meta`` unless it already points at something newer."""
         head = Head(
             student_id=meta.student_id,
             session_id=meta.session_id,
             session_start=meta.start_time,
             last_activity=meta.last_activity,
+            call_id=call_id,
+            ended_at=ended_at,
         )
         tx.add(
             "head",
@@ -1325,22 +1330,7 @@ class DynamoStore:
         tx.add("meta_new", self._put(item, "attribute_not_exists(PK)"))
         self._platform_ops(tx, write)
         if move_head:
-            head = Head(
-                student_id=meta.student_id,
-                session_id=meta.session_id,
-                session_start=meta.start_time,
-                last_activity=meta.last_activity,
-                call_id=write.call_id,
-                ended_at=write.head_ended_at,
-            )
-            tx.add(
-                "head",
-                self._put(
-                    self._head_item(head),
-                    "attribute_not_exists(PK) OR last_activity <= :last",
-                    last=iso(meta.last_activity),
-                ),
-            )
+            self._move_head_op(tx, meta, call_id=write.call_id, ended_at=write.head_ended_at)
         self._platform_transact(tx, write.delivery_id)
 
 
