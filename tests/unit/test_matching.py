@@ -344,6 +344,20 @@ def test_report_after_status_ended_replaces_the_partial_transcript(moto_store, i
     assert conversation["transcript"] == "AI: Hi\nUser: the whole thing" and "partial" not in conversation
 
 
+def test_report_naming_the_student_claims_the_unmatched_session_of_its_call(moto_store, ingest) -> None:
+    """A status-update without a student made an unmatched session; the report names the student."""
+    first = ingest(vapi_body("call-u", student_id=None, message_type="status-update", transcript="AI: Hi"))
+    assert (first.outcome, first.status) == ("created", "unmatched")
+    result = ingest(vapi_body("call-u", student_id="noah_k", transcript="AI: Hi\nUser: I'm Noah"))
+    assert (result.outcome, result.session_id, result.status) == ("merged", first.session_id, "completed")
+    out = export(moto_store, first.session_id)
+    assert (out.student_id, out.status) == ("noah_k", "completed")
+    assert out.conversation["transcript"] == "AI: Hi\nUser: I'm Noah"
+    assert [m.session_id for m in moto_store.student_sessions_before("noah_k", NOW + timedelta(days=1))] == [
+        first.session_id
+    ]
+
+
 def test_status_ended_after_the_report_keeps_the_report(moto_store, ingest) -> None:
     [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body(student_id="liam_b", transcript="AI: full report"))

@@ -497,6 +497,8 @@ def ingest_platform_event(
     suffix = 1
     for _ in range(MAX_ATTEMPTS):
         match = find_session(event, store=store, now=now, settings=settings)
+        if _claims_unmatched(event, match, store=store, now=now, settings=settings):
+            continue  # the session now belongs to the student this event names: match again
         try:
             if match.session is not None:
                 head = store.get_head(match.session.student_id)
@@ -536,6 +538,20 @@ def ingest_platform_event(
         except StoreConflict:
             continue
     raise ServiceUnavailable("too much contention on this session; retry")
+
+
+def _claims_unmatched(
+    event: PlatformEvent, match: Match, *, store: SessionStore, now: datetime, settings: MatchSettings
+) -> bool:
+    """An earlier message of this call (e.g. a status-update) made an ``unmatched`` session of
+    the unknown student, and this one names the student: give the session to that student."""
+    meta = match.session
+    if meta is None or meta.status != "unmatched" or meta.student_id != UNKNOWN_STUDENT or not event.call_id:
+        return False
+    student, _ = resolve_student(event, settings)
+    if not student:
+        return False
+    return store.claim_session(meta.session_id, call_id=event.call_id, student_id=student, now=now)
 
 
 def _is_newest(store: SessionStore, meta: SessionMeta) -> bool:
