@@ -103,6 +103,8 @@ def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
         sessions = _sessions_of(ddb_store, student)
         calls = [(meta, rec) for meta, records in sessions for rec in records]
         assert sorted(rec.function for _, rec in calls) == ["get_student_context", "racing_call"], student
+        # Whoever wins the race, the call is 9 minutes after the first: one session, as the rules say.
+        assert len(sessions) == 1, (student, [m.session_id for m, _ in sessions])
         for meta, records in sessions:
             if meta.status == "closed":
                 assert all(rec.timestamp <= meta.end_time for rec in records), (student, meta.session_id)

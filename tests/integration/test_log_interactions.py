@@ -228,3 +228,45 @@ def test_thirty_concurrent_first_calls_create_exactly_one_session(ddb_store) -> 
         ExpressionAttributeValues={":p": {"S": "STUDENT#racer"}},
     )["Items"]
     assert len(sessions) == 1
+
+
+def test_a_call_within_the_timeout_reopens_a_session_the_idle_closer_closed(store) -> None:
+    """The closer judges idleness on the wall clock; a call that arrives late but is within the
+    timeout of the session's last activity (event time) still belongs to that session."""
+    from session_tracker.lifecycle import close_idle_sessions
+
+    first = log(store, call(at=T0))[0]
+    closed = close_idle_sessions(store=store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
+    assert closed.closed == [first.session_id]
+    late = log(store, call(at=T0 + minutes(5), function="get_progress"), now=T0 + minutes(12))[0]
+    assert (late.session_id, late.new_session) == (first.session_id, False)
+    meta, records = store.read_session(first.session_id)
+    assert (meta.status, meta.end_time, meta.interaction_count) == ("active", None, 2)
+    assert [r.function for r in records] == ["get_student_context", "get_progress"]
+    assert [sid for sid, _ in store.due_sessions(T0 + minutes(16), limit=10)] == [first.session_id]
+    again = close_idle_sessions(store=store, now=T0 + minutes(16), timeout=TIMEOUT, request_analysis=False, workers=1)
+    assert again.closed == [first.session_id]
+    meta = store.get_session(first.session_id)
+    assert (meta.status, meta.end_time, meta.session_summary["data_requests"]) == ("closed", T0 + minutes(5), 2)
+
+
+def test_a_call_past_the_timeout_of_an_idle_closed_session_starts_a_new_one(store) -> None:
+    from session_tracker.lifecycle import close_idle_sessions
+
+    first = log(store, call(at=T0))[0]
+    close_idle_sessions(store=store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
+    later = log(store, call(at=T0 + minutes(10) + timedelta(seconds=1)))[0]
+    assert later.new_session is True and later.session_id != first.session_id
+    assert store.get_session(first.session_id).status == "closed"
+
+
+def test_a_steady_state_call_after_a_reopen_costs_two_requests(store) -> None:
+    from session_tracker.lifecycle import close_idle_sessions
+
+    log(store, call(at=T0))
+    close_idle_sessions(store=store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
+    with count_requests(store.client) as reopen:
+        log(store, call(at=T0 + minutes(5)))
+    with count_requests(store.client) as steady:
+        log(store, call(at=T0 + minutes(6)))
+    assert sum(reopen.values()) == 2 and sum(steady.values()) == 2

@@ -94,17 +94,23 @@ def test_a_call_that_lands_while_closing_keeps_the_session_open(moto_store) -> N
     assert moto_store.due_sessions(T0 + minutes(11) - TIMEOUT, limit=10) == []
 
 
-def test_after_close_a_call_later_than_the_end_opens_a_new_session(moto_store) -> None:
+def test_after_close_a_call_within_the_timeout_reopens_the_session(moto_store) -> None:
+    """Idleness is judged on the wall clock; membership on event time: a call stamped 5 minutes
+    after the last one belongs to that session even when it arrives after the close."""
     first = log(moto_store, call(at=T0))[0].session_id
     close(moto_store, T0 + minutes(11))
-    assert moto_store.get_head("emma_smith").ended_at == T0
+    head = moto_store.get_head("emma_smith")
+    assert (head.closed_at, head.ended_at) == (T0, None)
     result = log(moto_store, call(at=T0 + minutes(5)), now=T0 + minutes(12))[0]
-    assert result.new_session and result.session_id != first
-    assert moto_store.read_session(first)[0].interaction_count == 1
+    assert (result.session_id, result.new_session) == (first, False)
+    meta = moto_store.read_session(first)[0]
+    assert (meta.status, meta.interaction_count) == ("active", 2)
+    assert moto_store.get_head("emma_smith").closed_at is None
 
 
-def test_a_call_in_flight_across_the_close_goes_to_a_new_session(moto_store) -> None:
-    """A call that read the HEAD before the close and writes after it is not added past the end."""
+def test_a_call_in_flight_across_the_close_reopens_the_session(moto_store) -> None:
+    """A call that read the HEAD before the close and writes after it is not added past the
+    closed session's end: the join fails, the HEAD is read again and the session reopens."""
     first = log(moto_store, call(at=T0))[0].session_id
     stale_head = moto_store.get_head("emma_smith")
     close(moto_store, T0 + minutes(11))
@@ -112,9 +118,10 @@ def test_a_call_in_flight_across_the_close_goes_to_a_new_session(moto_store) -> 
     calls = iter([stale_head])
     moto_store.get_head = lambda student: next(calls, None) or real_get_head(student)
     result = log(moto_store, call(at=T0 + minutes(9), function="in_flight"), now=T0 + minutes(11))[0]
-    assert result.session_id != first
+    assert result.session_id == first
     meta, records = moto_store.read_session(first)
-    assert meta.status == "closed" and [r.function for r in records] == ["get_student_context"]
+    assert meta.status == "active" and [r.function for r in records] == ["get_student_context", "in_flight"]
+    assert meta.end_time is None
 
 
 def test_closing_the_older_of_two_sessions_leaves_the_head_alone(moto_store) -> None:

@@ -53,3 +53,15 @@ def test_duration_formatting() -> None:
     assert format_duration(timedelta(minutes=15)) == "15 minutes"
     assert format_duration(timedelta(minutes=1)) == "1 minute"
     assert format_duration(timedelta(minutes=75)) == "1 h 15 min"
+
+
+def test_call_after_an_idle_close_within_timeout_reopens() -> None:
+    closed = head(T0).model_copy(update={"closed_at": T0})
+    assert decide(closed, T0 + timedelta(minutes=4), TIMEOUT) is Decision.REOPEN
+    assert decide(closed, T0 + TIMEOUT + timedelta(seconds=1), TIMEOUT) is Decision.NEW
+    assert decide(closed, T0, TIMEOUT) is Decision.JOIN  # inside the closed span: just added
+
+
+def test_platform_end_wins_over_an_idle_close() -> None:
+    both = head(T0).model_copy(update={"closed_at": T0, "ended_at": T0})
+    assert decide(both, T0 + timedelta(minutes=4), TIMEOUT) is Decision.NEW

@@ -163,6 +163,10 @@ class Head(BaseModel):
     last_activity: UtcDatetime
     call_id: str | None = None
     ended_at: UtcDatetime | None = None
+    """The voice call ended here (platform data): later calls start a new session."""
+    closed_at: UtcDatetime | None = None
+    """The idle closer closed the session (wall clock). A later call within the timeout of
+    ``last_activity`` (event time) still belongs to it and reopens it."""
 
 
 class SessionMeta(BaseModel):

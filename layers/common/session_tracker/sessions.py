@@ -49,6 +49,7 @@ class Decision(Enum):
     JOIN = "join"
     NEW = "new"
     LATE = "late"
+    REOPEN = "reopen"
 
 
 def session_id_for(student_id: str, started: datetime, n: int = 1) -> str:
@@ -67,6 +68,8 @@ def decide(head: Head | None, at: datetime, timeout: timedelta) -> Decision:
         return Decision.NEW
     if at - head.last_activity > timeout:
         return Decision.NEW
+    if head.closed_at is not None and at > head.closed_at:
+        return Decision.REOPEN
     return Decision.JOIN
 
 
@@ -201,6 +204,19 @@ class _StudentLog:
                     position += 1
                 continue
             assert self.head is not None
+            if decision is Decision.REOPEN:
+                # Closed by the idle closer on the wall clock, but this call is within the
+                # timeout of its last activity: it belongs there, so the session reopens.
+                try:
+                    self.head = self.store.reopen_session(self.head, [rec])
+                    self._done(index, self.head.session_id, rec, new=False)
+                    position += 1
+                except HeadChanged:
+                    self.head = self.store.get_head(self.student_id)
+                except DuplicateInteraction as dup:
+                    self._done(index, dup.session_id or self.head.session_id, rec, new=False, duplicate=True)
+                    position += 1
+                continue
             group = self._join_group(queue, position, group_limit)
             try:
                 self.head = self.store.append_to_head(self.head, [r for _, r, _ in group])

@@ -225,6 +225,8 @@ class SessionStore(Protocol):
 
     def append_to_head(self, head: Head, records: Sequence[Interaction]) -> Head: ...
 
+    def reopen_session(self, head: Head, records: Sequence[Interaction]) -> Head: ...
+
     def open_session(
         self, meta: SessionMeta, records: Sequence[Interaction], *, expected_head: Head | None
     ) -> Head: ...
@@ -441,6 +443,7 @@ class DynamoStore:
             "last_activity": iso(head.last_activity),
             "call_id": head.call_id,
             "ended_at": iso(head.ended_at) if head.ended_at else None,
+            "closed_at": iso(head.closed_at) if head.closed_at else None,
             "expires_at": self.expires_at(head.last_activity),
         }
 
@@ -554,7 +557,10 @@ class DynamoStore:
             values["exp"] = self.expires_at(new_last or head.last_activity)
         # A session closed meanwhile (HEAD.ended_at set by close_idle / end of call) takes no
         # call later than its end: the transaction fails, the caller re-reads HEAD and opens anew.
-        cond = "session_id = :sid AND (attribute_not_exists(ended_at) OR ended_at >= :latest)"
+        cond = (
+            "session_id = :sid AND (attribute_not_exists(ended_at) OR ended_at >= :latest)"
+            " AND (attribute_not_exists(closed_at) OR closed_at >= :latest)"
+        )
         values["latest"] = iso(latest)
         if new_last is not None:
             head_sets.append("last_activity = :last")
@@ -589,6 +595,58 @@ class DynamoStore:
         self._call_ops(tx, head.session_id, head.student_id, calls, now)
         self._transact(tx)
         return head.model_copy(update={"last_activity": new_last or head.last_activity, "call_id": last_call})
+
+    def reopen_session(self, head: Head, records: Sequence[Interaction]) -> Head:
+        """Add calls to the session the idle closer closed (``head.closed_at``) and make it
+        active again: one transaction, conditioned on the HEAD as read and the session being
+        ``closed``. :class:`HeadChanged` when either moved (re-read and decide again)."""
+        assert head.closed_at is not None
+        latest = max(rec.timestamp for rec in records)
+        new_last = max(latest, head.last_activity)
+        now = max(rec.received_at for rec in records)
+        tx = _Tx()
+        self._record_ops(tx, head.session_id, records)
+        values: dict[str, Any] = {"sid": head.session_id, "closed": iso(head.closed_at), "last": iso(new_last)}
+        head_sets = ["last_activity = :last"]
+        if self.retention_days > 0:
+            head_sets.append("expires_at = :exp")
+            values["exp"] = self.expires_at(new_last)
+        tx.add(
+            "head",
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": serialize(head_key(head.student_id)),
+                    "UpdateExpression": f"SET {', '.join(head_sets)} REMOVE closed_at",
+                    "ConditionExpression": "session_id = :sid AND closed_at = :closed AND attribute_not_exists(ended_at)",
+                    "ExpressionAttributeValues": _values(**values),
+                }
+            },
+        )
+        meta = SessionMeta(
+            session_id=head.session_id,
+            student_id=head.student_id,
+            start_time=head.session_start,
+            last_activity=head.last_activity,
+        )
+        moved = new_last > head.last_activity
+        update = self._meta_update(
+            meta, records, new_last=new_last if moved else None, new_start=None, student_guard=False, now=now
+        )["Update"]
+        # Back into the sparse open-session index (GSI2); gsi2sk is already set when last_activity moved.
+        reopen = "#status = :active, gsi2pk = :g2pk, " + ("" if moved else "gsi2sk = :g2sk, ")
+        update["UpdateExpression"] = update["UpdateExpression"].replace("SET ", f"SET {reopen}", 1) + " REMOVE end_time"
+        update["ConditionExpression"] += " AND #status = :closedstatus"
+        update["ExpressionAttributeNames"] = {**update.get("ExpressionAttributeNames", {}), "#status": "status"}
+        reopen_values = {"active": "active", "closedstatus": "closed", "g2pk": open_shard(head.session_id)}
+        if not moved:
+            reopen_values["g2sk"] = iso(new_last)
+        update["ExpressionAttributeValues"].update(_values(**reopen_values))
+        tx.add("meta_update", {"Update": update})
+        calls = {rec.call_id for rec in records if rec.call_id and rec.call_id != head.call_id}
+        self._call_ops(tx, head.session_id, head.student_id, calls, now)
+        self._transact(tx)
+        return head.model_copy(update={"last_activity": new_last, "closed_at": None})
 
     def open_session(self, meta: SessionMeta, records: Sequence[Interaction], *, expected_head: Head | None) -> Head:
         """Start a new session and point the head at it, if the head is still ``expected_head``."""
@@ -793,7 +851,7 @@ class DynamoStore:
             "Update": {
                 "TableName": self.table_name,
                 "Key": serialize(head_key(meta.student_id)),
-                "UpdateExpression": "SET ended_at = :end",
+                "UpdateExpression": "SET closed_at = :end",
                 "ConditionExpression": "session_id = :sid",
                 "ExpressionAttributeValues": _values(sid=meta.session_id, end=iso(end_time)),
             }
