@@ -28,6 +28,7 @@ def _now() -> datetime:
 
 def record_handler(record: DynamoDBRecord, lambda_context: LambdaContext | None = None) -> None:
     session_id = str(record.dynamodb.keys["PK"] if record.dynamodb else "").removeprefix("SESSION#")
+    logger.set_correlation_id(session_id)
     cfg = deps().config.analysis
     needed = cfg.timeout_seconds * (cfg.max_retries + 1) + cfg.debounce_seconds * 6 + 10
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < needed * 1000:
