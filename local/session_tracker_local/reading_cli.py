@@ -330,7 +330,14 @@ def render_session(export: SessionExport, console: Console) -> None:
             shown = True
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
             console.print(f"  [bold]{label}:[/] {escape(text)}")
-    if not shown:
+    status = analysis.get("status")
+    if status == "failed":
+        reason = escape(str(analysis.get("error") or "unknown error"))
+        console.print(f"  [red]analysis failed:[/] {reason}")
+        console.print(f"  [dim]retry: session-tracker analyze {escape(export.session_id)}[/]")
+    elif status == "skipped" and not shown:
+        console.print(f"  [dim]skipped: {escape(str(analysis.get('reason') or analysis.get('error') or ''))}[/]")
+    elif not shown:
         console.print(f"  [dim]not analysed yet - run: session-tracker analyze {escape(export.session_id)}[/]")
 
 

@@ -166,3 +166,18 @@ def test_analyze_with_table_of_an_unknown_session_exits_2(monkeypatch) -> None:
     result = CliRunner().invoke(app, ["analyze", "nobody_1", "--table", "t"])
     assert result.exit_code == 2
     assert "no session 'nobody_1'" in result.output
+
+
+def test_show_says_why_an_analysis_failed(monkeypatch) -> None:
+    export = _export().model_copy(
+        update={"analysis": {"status": "failed", "error": "the OpenAI API key is not configured", "model": "m"}}
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=export.model_dump(mode="json"))
+
+    monkeypatch.setattr(reading_cli, "open_source", lambda **_: _api(handler))
+    result = CliRunner().invoke(app, ["show", export.session_id])
+    assert result.exit_code == 0, result.output
+    assert "analysis failed: the OpenAI API key is not configured" in result.output
+    assert "not analysed yet" not in result.output
