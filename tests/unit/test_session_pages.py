@@ -80,3 +80,10 @@ def test_cookies_are_read_from_the_event_list_or_the_header() -> None:
     assert read_cookie({"cookies": ["a=1", "st_ui=v1"]}, "st_ui") == "v1"
     assert read_cookie({"headers": {"Cookie": "a=1; st_ui=v2"}}, "st_ui") == "v2"
     assert read_cookie({"headers": {}}, "st_ui") is None
+
+
+def test_a_failed_analysis_shows_its_reason_escaped() -> None:
+    export = _export(analysis={"status": "failed", "error": "endpoint said <500>"})
+    html = session_page(export, nonce="n")
+    assert "Analysis failed: endpoint said &lt;500&gt;" in html
+    assert "Not analysed yet" not in html

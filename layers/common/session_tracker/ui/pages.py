@@ -452,11 +452,14 @@ def _analysis(export: SessionExport) -> str:
     )
     if not any(analysis.get(k) for k in ("session_summary", "progress_update", "learning_insights")):
         status = analysis.get("status") if isinstance(analysis.get("status"), str) else None
-        hint = f" (status: {_e(status)})" if status else ""
-        blocks += (
-            f'<p class="empty">Not analysed yet{hint}. Run <code>session-tracker analyze '
-            f"{_e(export.session_id)}</code> to request it.</p>"
-        )
+        why = analysis.get("error") or analysis.get("reason")
+        command = f"<code>session-tracker analyze {_e(export.session_id)}</code>"
+        if status == "failed":
+            blocks += f'<p class="empty">Analysis failed: {_e(str(why or "unknown error"))}. Retry with {command}.</p>'
+        elif status == "skipped":
+            blocks += f'<p class="empty">Analysis skipped: {_e(str(why or ""))}. Request it with {command}.</p>'
+        else:
+            blocks += f'<p class="empty">Not analysed yet. Run {command} to request it.</p>'
     meta = " · ".join(_e(v) for v in (analysis.get("model"), analysis.get("analyzed_at")) if isinstance(v, str) and v)
     return f"""
 <section class="card analysis"><div class="timeline-head"><h2>Analysis</h2><span class="muted">{meta}</span></div>
