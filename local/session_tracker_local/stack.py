@@ -311,8 +311,8 @@ class LocalStack:
             value = resolve(raw, self.refs)
             if key.endswith("_PARAM"):
                 continue  # secrets come from the environment locally, not SSM
-            if value in ("", None):
-                continue
+            if value in ("", None) or key in self.options.extra_env:
+                continue  # nothing to set, or the caller chose the value
             current = os.environ.get(key)
             if key in self._saved_env and current is not None and current != str(value):
                 log.warning("env %s differs between functions (%s vs %s); using %s", key, current, value, current)
