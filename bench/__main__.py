@@ -93,7 +93,87 @@ def render(results: dict[str, Any]) -> str:
         section = results.get(name)
         if section and "markdown" in section:
             lines += [section["markdown"], ""]
+    lines += targets(results)
     return "\n".join(lines)
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """The hot-path targets of the developers' guide, checked against this run's figures."""
+    rows: list[list[str]] = [["target", "measured", "met"]]
+    ingest = results.get("ingest", {}).get("dynamodb_requests_per_call")
+    if ingest:
+        steady = float(ingest["steady_state"])
+        rows.append(["<= 2 DynamoDB requests per logged call (steady state)", f"{steady:g}", _yes(steady <= 2)])
+    cold = results.get("cold_start", {}).get("functions")
+    if cold:
+        importing = sorted(name for name, row in cold.items() if row.get("imports_openai"))
+        rows.append(
+            [
+                "no `openai` import outside analysis",
+                "imported by: " + (", ".join(importing) or "none"),
+                _yes(not importing),
+            ]
+        )
+    mcp = results.get("mcp_overhead", {})
+    if mcp.get("record_us"):
+        us = float(mcp["record_us"]["median_us"])
+        rows.append(
+            ["MCP-side client adds microseconds to a tool call", f"{us:g} us median to record a call", _yes(us < 100)]
+        )
+    for phase, data in (mcp.get("phases") or {}).items():
+        ratio = data.get("ratios_to_no_logging", {}).get("our middleware")
+        if ratio:
+            rows.append(
+                [
+                    f"tool calls not slowed, endpoint {phase}",
+                    f"middleware/no logging median {ratio['median']}",
+                    _yes(ratio["median"] < 1.2),
+                ]
+            )
+    throughput = results.get("throughput")
+    if throughput:
+        lost = throughput["lost"] + throughput["duplicated"] + throughput["in_wrong_session"]
+        rows.append(
+            [
+                "no lost or duplicated interactions under load",
+                f"{lost} of {throughput['interactions']}",
+                _yes(lost == 0),
+            ]
+        )
+    if len(rows) == 1:
+        return []
+    out = ["## Targets", "", _table(rows), "", "## Reading the figures", ""]
+    ing = results.get("ingest")
+    if ing:
+        out.append(
+            f"- **Ingest.** A single raw `put_item` is not the same work: a consistent, idempotent log needs a read "
+            f"of the student's pointer and one transaction (the call, its idempotency marker, the pointer, the "
+            f"session). Done raw, without our code, that costs {ing['raw_get_plus_transaction']['median_ms']:.2f} ms "
+            f"median; the handler takes {ing['handler']['median_ms']:.2f} ms "
+            f"(x{ing['ratio_handler_to_raw_get_plus_transaction']['median']}): routing, validation and serialisation "
+            f"add the rest."
+        )
+    tp = results.get("throughput")
+    if tp:
+        out.append(
+            f"- **Throughput** ({tp['ratio_to_raw']} of raw writes/s): the local stack runs every handler in one "
+            f"Python process (one GIL, {results.get('machine', {}).get('cpus', 2)} cores shared with DynamoDB Local "
+            f"and the load generator), and each logged call does about three times the DynamoDB work of one "
+            f"`put_item` (above). In AWS every concurrent request gets its own Lambda instance."
+        )
+    cs = results.get("cold_start")
+    if cs:
+        worst = max(cs["ratios"].items(), key=lambda kv: kv[1]["median"])
+        out.append(
+            f"- **Cold start**: up to x{worst[1]['median']} a bare boto3 handler ({worst[0]}): Powertools (logger, "
+            f"metrics, tracer, the event handler with OpenAPI validation) and pydantic models; `openai` is imported "
+            f"only when an analysis actually runs."
+        )
+    return [*out, ""]
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
 
 
 def main() -> None:
@@ -119,6 +199,10 @@ def main() -> None:
         results[name] = result
         (RESULTS / f"{name}.json").write_text(json.dumps(result | {"machine": results["machine"]}, indent=2) + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2), flush=True)
+    for name in MODULES:  # --only: keep the other sections from their last results
+        stored = RESULTS / f"{name}.json"
+        if name not in results and stored.is_file():
+            results[name] = json.loads(stored.read_text())
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text(render(results) + "\n")
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")

@@ -72,7 +72,7 @@ def _time(code: str) -> tuple[float, bool]:
 def run(quick: bool = False) -> dict[str, Any]:
     from session_tracker_local.cfn import Template
 
-    reps = 5 if quick else 15
+    reps = 5 if quick else 10
     functions = sorted(f.logical_id for f in Template.load(ROOT / "template.yaml").functions())
     baseline: list[float] = []
     samples: dict[str, list[float]] = {name: [] for name in functions}

@@ -93,7 +93,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from session_tracker.store import DynamoStore
     from session_tracker_local.stack import LocalStack, StackOptions
 
-    students, per_student, calls = (60, 3, 6) if quick else (200, 3, 8)
+    students, per_student, calls = (60, 3, 6) if quick else (150, 3, 8)
     workers = 8
     plan = _plan(students, per_student, calls)
     total = sum(len(r) for runs in plan.values() for r in runs)
