@@ -86,7 +86,7 @@ def isolate_router_state() -> None:
         # Instance reads (``self.current_event``) find this property on the class ...
         setattr(BaseRouter, name, property(_State(name).__get__, _State(name).__set__))
     # ... and class-level reads and writes (``BaseRouter.current_event = ...``) the metaclass's.
-    BaseRouter.__class__ = thread_meta
+    BaseRouter.__class__ = thread_meta  # type: ignore[method-assign]
 
 
 def load_handler(spec: FunctionSpec) -> tuple[ModuleType, Handler]:
