@@ -240,6 +240,17 @@ class Tracker:
             except TypeError:
                 return kwargs
 
+        def done(args: tuple[Any, ...], kwargs: dict[str, Any], started: float, t0: float, *outcome: Any) -> None:
+            """Record the call: ``outcome`` is ``(result,)``, or empty when the tool raised."""
+            self.record(
+                tool_name,
+                arguments(args, kwargs),
+                *outcome,
+                started_at=started,
+                duration_s=time.perf_counter() - t0,
+                is_error=result_is_error(outcome[0]) if outcome else True,
+            )
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -248,22 +259,9 @@ class Tracker:
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException:
-                    self.record(
-                        tool_name,
-                        arguments(args, kwargs),
-                        started_at=started,
-                        duration_s=time.perf_counter() - t0,
-                        is_error=True,
-                    )
+                    done(args, kwargs, started, t0)
                     raise
-                self.record(
-                    tool_name,
-                    arguments(args, kwargs),
-                    result,
-                    started_at=started,
-                    duration_s=time.perf_counter() - t0,
-                    is_error=result_is_error(result),
-                )
+                done(args, kwargs, started, t0, result)
                 return result
 
             return async_wrapper
@@ -274,22 +272,9 @@ class Tracker:
             try:
                 result = fn(*args, **kwargs)
             except BaseException:
-                self.record(
-                    tool_name,
-                    arguments(args, kwargs),
-                    started_at=started,
-                    duration_s=time.perf_counter() - t0,
-                    is_error=True,
-                )
+                done(args, kwargs, started, t0)
                 raise
-            self.record(
-                tool_name,
-                arguments(args, kwargs),
-                result,
-                started_at=started,
-                duration_s=time.perf_counter() - t0,
-                is_error=result_is_error(result),
-            )
+            done(args, kwargs, started, t0, result)
             return result
 
         return wrapper
