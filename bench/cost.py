@@ -15,6 +15,12 @@ DDB_READ_PER_MILLION = 0.125  # on-demand read request units
 S3_PUT_PER_THOUSAND = 0.005
 LOGS_INGEST_PER_GB = 0.50
 
+# Measured work of one logged call (docs/benchmarks.md, docs/deploy.md): billed Lambda
+# duration at 512 MB, and AWS write/read units of the steady-state transaction and read.
+LOG_CALL_LAMBDA_MS = 15
+LOG_CALL_WRITE_UNITS = 14
+LOG_CALL_READ_UNITS = 1
+
 
 @dataclass(frozen=True)
 class RequestWork:

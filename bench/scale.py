@@ -84,7 +84,7 @@ def _open_sessions(client: Any) -> int:
 def run(quick: bool = False) -> dict[str, Any]:
     import boto3
 
-    from bench.cost import RequestWork
+    from bench.cost import LOG_CALL_LAMBDA_MS, LOG_CALL_READ_UNITS, LOG_CALL_WRITE_UNITS, RequestWork
     from session_tracker import lifecycle, sessions
     from session_tracker.errors import HeadChanged
     from session_tracker.models import InteractionIn
@@ -209,7 +209,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         return round(sum(values) / len(values), 3) if values else 0.0
 
     closed_total = sum(r["closed"] for r in runs)
-    work = RequestWork(lambda_ms=10, write_units=14, read_units=1)
+    work = RequestWork(lambda_ms=LOG_CALL_LAMBDA_MS, write_units=LOG_CALL_WRITE_UNITS, read_units=LOG_CALL_READ_UNITS)
     log_cost = {k: v * total_calls for k, v in work.cost().items()}
     closer_runs_per_day = 24 * 60
     closer_cost = {
