@@ -6,9 +6,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from session_tracker.models import InteractionIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
@@ -36,3 +40,22 @@ def count_requests(client: Any) -> Iterator[Counter[str]]:
         yield counts
     finally:
         client.meta.events.unregister("before-call.dynamodb", hook)
+
+
+def load_function(name: str) -> ModuleType:
+    """``functions/<name>/app.py`` loaded afresh (its own module globals, like a new Lambda
+    container), exactly as the local stack loads it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_test_{name}", ROOT / "functions" / name / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lambda_context(function_name: str, timeout_seconds: int = 10) -> Any:
+    """A Lambda context for calling a handler directly."""
+    from session_tracker_local.lambda_host import FakeContext
+
+    return FakeContext(function_name=function_name, timeout_seconds=timeout_seconds)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, minutes
+from helpers import call, lambda_context, load_function, minutes
 
 from session_tracker import runtime
 from session_tracker.config import parse_config
@@ -18,16 +17,6 @@ from session_tracker.store import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-ingest-token"
-
-
-class Ctx:
-    function_name = "SessionsApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SessionsApiFunction"
-    aws_request_id = "req-analyze"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
@@ -51,14 +40,12 @@ def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
 def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     runtime.reset()
-    spec = importlib.util.spec_from_file_location("_test_sessions_api_analyze", ROOT / "functions/sessions_api/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_function("sessions_api")
     holder = {"config": runtime.get_config()}
     monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=holder["config"], store=ddb_store, blobs=None))
 
     def post(path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
-        out = module.lambda_handler(post_event(path, **kw), Ctx())
+        out = module.lambda_handler(post_event(path, **kw), lambda_context("SessionsApiFunction", 10))
         headers = out.get("headers") or {}
         return out["statusCode"], json.loads(out.get("body") or "null"), headers
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, count_requests, minutes
+from helpers import call, count_requests, lambda_context, load_function, minutes
 
 from session_tracker import runtime
 from session_tracker.lifecycle import close_idle_sessions
@@ -32,25 +31,13 @@ SCHEDULED_EVENT = {
 }
 
 
-class Ctx:
-    function_name = "CloseIdleFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CloseIdleFunction"
-    aws_request_id = "req-close"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 @pytest.fixture
 def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
     runtime.reset()
-    spec = importlib.util.spec_from_file_location("_test_close_idle", ROOT / "functions/close_idle/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_function("close_idle")
     config = runtime.get_config()
     monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
-    yield lambda: module.lambda_handler(SCHEDULED_EVENT, Ctx())
+    yield lambda: module.lambda_handler(SCHEDULED_EVENT, lambda_context("CloseIdleFunction", 60))
     runtime.reset()
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import lambda_context, load_function
 
 from session_tracker import runtime
 from session_tracker.store import DynamoStore
@@ -18,31 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENT = json.loads((ROOT / "tests/events/post_interaction.json").read_text())
 
 
-class Ctx:
-    function_name = "LogInteractionFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:LogInteractionFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_test_{name}", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
     runtime.reset()
-    module = _load("log_interaction")
+    module = load_function("log_interaction")
     config = runtime.get_config()
     monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store))
-    yield lambda event: module.lambda_handler(event, Ctx())
+    yield lambda event: module.lambda_handler(event, lambda_context("LogInteractionFunction", 10))
     runtime.reset()
 
 
@@ -165,7 +148,7 @@ def test_body_over_the_limit_is_413(handler) -> None:
 
 
 def test_health_needs_no_token_and_openapi_lists_every_route() -> None:
-    module = _load("sessions_api")
+    module = load_function("sessions_api")
     health = module.lambda_handler(
         event_with(headers={})
         | {
@@ -173,6 +156,6 @@ def test_health_needs_no_token_and_openapi_lists_every_route() -> None:
             "routeKey": "GET /health",
             "requestContext": EVENT["requestContext"] | {"http": {"method": "GET", "path": "/health"}},
         },
-        Ctx(),
+        lambda_context("LogInteractionFunction", 10),
     )
     assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from helpers import count_requests
+from helpers import count_requests, lambda_context, load_function
 from seed_sessions import CALLS, TRANSCRIPT, log_calls, seed_emma
 
 from session_tracker import runtime
@@ -23,16 +22,6 @@ from session_tracker.store import DynamoStore, _values, serialize, session_key
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-ingest-token"
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
-
-
-class Ctx:
-    function_name = "SessionsApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SessionsApiFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def event(path: str, query: dict[str, Any] | None = None, *, token: str | None = TOKEN, method: str = "GET") -> dict:
@@ -58,15 +47,13 @@ def event(path: str, query: dict[str, Any] | None = None, *, token: str | None =
 def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     runtime.reset()
-    spec = importlib.util.spec_from_file_location("_test_sessions_api", ROOT / "functions/sessions_api/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_function("sessions_api")
     config = runtime.get_config()
     blobs = DirBlobStore(tmp_path / "blobs")
     monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
 
     def call(path: str, query: dict[str, Any] | None = None, **kw: Any) -> tuple[int, Any, dict[str, str]]:
-        out = module.lambda_handler(event(path, query, **kw), Ctx())
+        out = module.lambda_handler(event(path, query, **kw), lambda_context("SessionsApiFunction", 10))
         body = out.get("body") or ""
         ctype = (out.get("headers") or {}).get("Content-Type", "")
         return out["statusCode"], json.loads(body) if "json" in ctype and body else body, out.get("headers") or {}

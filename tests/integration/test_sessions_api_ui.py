@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from helpers import lambda_context, load_function
 from seed_sessions import CALLS, log_calls, seed_emma
 
 from session_tracker import runtime
@@ -19,16 +19,6 @@ from session_tracker.ui.auth import COOKIE, cookie_value
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-ingest-token"
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
-
-
-class Ctx:
-    function_name = "SessionsApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SessionsApiFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def event(path: str, query: dict[str, str] | None, headers: dict[str, str], cookies: list[str]) -> dict[str, Any]:
@@ -56,9 +46,7 @@ def event(path: str, query: dict[str, str] | None, headers: dict[str, str], cook
 def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     runtime.reset()
-    spec = importlib.util.spec_from_file_location("_test_sessions_ui", ROOT / "functions/sessions_api/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_function("sessions_api")
     config = runtime.get_config()
     monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
 
@@ -69,7 +57,9 @@ def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
         headers: dict[str, str] | None = None,
         cookies: list[str] | None = None,
     ) -> dict[str, Any]:
-        return module.lambda_handler(event(path, query, headers or {}, cookies or []), Ctx())
+        return module.lambda_handler(
+            event(path, query, headers or {}, cookies or []), lambda_context("SessionsApiFunction", 10)
+        )
 
     yield get
     runtime.reset()

@@ -6,7 +6,6 @@ import base64
 import copy
 import hashlib
 import hmac
-import importlib.util
 import json
 import threading
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call
+from helpers import call, lambda_context, load_function
 from samples import vapi_sample
 
 from session_tracker import runtime, sessions
@@ -26,23 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 VAPI_EVENT = json.loads((ROOT / "tests/events/webhook_vapi_end_of_call_report.json").read_text())
 GENERIC_EVENT = json.loads((ROOT / "tests/events/webhook_session_data_generic.json").read_text())
 SECRET = "test-vapi-secret"
-
-
-class Ctx:
-    function_name = "WebhookFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 20_000
-
-
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_test_{name}", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -58,10 +40,13 @@ def handlers(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.Mo
     config = runtime.get_config()
     loaded = {}
     for name in ("webhook_vapi", "webhook_generic"):
-        module = _load(name)
+        module = load_function(name)
         monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
         loaded[name] = module
-    yield {name: (lambda event, m=module: m.lambda_handler(event, Ctx())) for name, module in loaded.items()}
+    yield {
+        name: (lambda event, m=module: m.lambda_handler(event, lambda_context("WebhookFunction", 20)))
+        for name, module in loaded.items()
+    }
     runtime.reset()
 
 
