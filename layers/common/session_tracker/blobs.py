@@ -40,11 +40,19 @@ class S3BlobStore:
     """Objects in one S3 bucket (SSE by bucket default; lifecycle by retention)."""
 
     def __init__(self, bucket: str, *, client: S3Client | None = None, prefix: str = "") -> None:
-        import boto3
-
         self.bucket = bucket
         self.prefix = prefix
-        self.client: S3Client = client or boto3.client("s3")
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        """Made on first use: most invocations (every logged call) never touch S3, so
+        creating the client at cold start would be paid for nothing."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/json") -> str:
         full = self.prefix + check_key(key)
