@@ -294,6 +294,18 @@ def test_data_later_than_late_data_hours_is_kept_as_an_unmatched_session(moto_st
     assert export(moto_store, result.session_id).matching["candidate_session_id"] == early
 
 
+def test_a_report_for_back_filled_calls_merges_into_the_session_closed_just_now(moto_store, ingest) -> None:
+    """The calls carry old timestamps, but the idle closer closed the session a minute ago:
+    late data is counted from when the session was closed, not from its event times."""
+    from session_tracker.lifecycle import close_idle_sessions
+
+    [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+    wall = CALL_START + timedelta(days=40)
+    assert close_idle_sessions(store=moto_store, now=wall, timeout=TIMEOUT, request_analysis=False, workers=1).closed
+    result = ingest(vapi_body("call-1", student_id="liam_b"), now=wall + minutes(1))
+    assert (result.outcome, result.session_id, result.status) == ("merged", sid, "completed")
+
+
 def test_late_data_hours_is_configurable(moto_store, ingest) -> None:
     [early] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body("call-1", student_id="liam_b"))

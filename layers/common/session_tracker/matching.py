@@ -200,10 +200,16 @@ def gap(meta: SessionMeta, start: datetime, end: datetime) -> timedelta:
 
 
 def too_late(meta: SessionMeta, now: datetime, late_data: timedelta) -> bool:
-    """Whether a session ended longer than ``late_data`` ago (it is no longer changed)."""
+    """Whether a session ended longer than ``late_data`` ago (it is no longer changed).
+
+    "Ended" is the later of its end in event time and when it was last written (closed by
+    the idle closer, completed by a platform): a session closed a minute ago still takes
+    its report, even when its calls carry timestamps from long ago (back-filled data).
+    """
     if meta.status == "active":
         return False
-    return now - session_span(meta)[1] > late_data
+    ended = max(session_span(meta)[1], meta.updated_at or session_span(meta)[1])
+    return now - ended > late_data
 
 
 # -------------------------------------------------------------------- matching
