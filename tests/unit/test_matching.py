@@ -520,3 +520,31 @@ def test_huge_transcripts_go_to_s3_behind_the_same_interface(moto_store) -> None
     assert pointer["uri"] == f"s3://transcripts-test/{pointer['key']}"
     assert s3.get_object(Bucket="transcripts-test", Key=pointer["key"])["Body"].read().decode() == text
     assert export(moto_store, result.session_id, store_blobs).conversation["transcript"] == text
+
+
+# ------------------------------------------------------------- foreign session ids (issue 13 item 4)
+def test_report_naming_another_students_session_is_matched_as_if_it_named_none(moto_store, ingest) -> None:
+    """An intruder's report names Alice's session but states student Bob: Alice's session is untouched."""
+    [alice] = log(moto_store, call("alice", CALL_START + minutes(1)))
+    result = ingest(vapi_body(session_id=alice, student_id="bob", transcript="User: intruder text"))
+    assert result.session_id != alice
+    assert result.session_id.startswith("bob_") and result.strategy == "student_id"
+    victim = export(moto_store, alice)
+    assert (victim.status, victim.conversation) == ("active", None)
+    assert raw_meta(moto_store, alice).get("pending_analysis") is None
+    # Alice's next call still joins her own session (no ``_2`` split).
+    assert log(moto_store, call("alice", CALL_START + minutes(3))) == [alice]
+
+
+def test_report_naming_a_new_session_id_of_another_student_does_not_create_it(moto_store, ingest) -> None:
+    squatted = f"alice_{CALL_START:%Y%m%d_%H%M}"
+    result = ingest(vapi_body(session_id=squatted, student_id="bob"))
+    assert result.session_id != squatted and result.session_id.startswith("bob_")
+    assert moto_store.get_session(squatted) is None
+    assert log(moto_store, call("alice", CALL_START)) == [squatted]
+
+
+def test_report_naming_its_own_students_session_is_still_explicit(moto_store, ingest) -> None:
+    [sid] = log(moto_store, call("alice", CALL_START + minutes(1)))
+    result = ingest(vapi_body(session_id=sid, student_id="alice"))
+    assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "explicit")

@@ -7,7 +7,9 @@ session's ``matching``):
 1. ``explicit``: the payload names the session (``session_id`` in VAPI
    ``assistantOverrides.metadata`` / ``variableValues`` or the generic body), or its
    ``call_id`` is already linked to a session (logged MCP calls carried it, or an earlier
-   message of the same call created the session).
+   message of the same call created the session). A named session is honoured only for
+   the student the payload states (payload id or phone map): another student's session,
+   or a new id that is not ``{student_id}_...``, is ignored and matching goes on below.
 2. ``student_id``: the student is known (``student_id`` in variableValues / metadata /
    body, the configured phone map, or extraction from the transcript's opening turns)
    and the call's span overlaps one of the student's sessions. A known student with no
@@ -72,6 +74,8 @@ DEFAULT_STUDENT_ID_PATTERNS = (
 )
 _SESSION_ID_FORMAT = re.compile(r"^(?P<student>[A-Za-z0-9][A-Za-z0-9_.@+-]*)_\d{8}_\d{4}(?:_\d+)?$")
 _MAX_DEPTH = 24
+_GUESSED_SOURCES = frozenset({"transcript", "transcript_tool_call"})
+"""Student ids read from the conversation: a guess, not a statement that can veto a handoff."""
 
 Outcome = Literal["merged", "created", "ignored", "duplicate"]
 
@@ -218,12 +222,10 @@ def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, se
     start, end = call_span(event, now)
     student, source = resolve_student(event, settings)
     if event.session_id:
-        found = store.get_session_versioned(event.session_id)
-        if found is not None:
-            return _checked(Match("explicit", "session_id", found[0].student_id, *found), now, settings)
-        implied = _SESSION_ID_FORMAT.match(event.session_id)
-        owner = student or (clean_id(implied.group("student")) if implied else None) or UNKNOWN_STUDENT
-        return Match("explicit", "session_id", owner, new_session_id=event.session_id)
+        stated = student if source not in _GUESSED_SOURCES else None
+        explicit = _explicit_session(event.session_id, stated, store=store)
+        if explicit is not None:
+            return _checked(explicit, now, settings) if explicit.session is not None else explicit
     if event.call_id:
         link = store.get_call_link(event.call_id)
         found = store.get_session_versioned(link.session_id) if link else None
@@ -250,6 +252,28 @@ def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, se
             return _checked(Match("time_window", "single_active_session", found[0].student_id, *found), now, settings)
     reason = f"student unknown; {len(fits)} active sessions in the window" if fits else "student unknown"
     return Match("none", "unmatched", UNKNOWN_STUDENT, reason=reason)
+
+
+def _explicit_session(session_id: str, student: str | None, *, store: SessionStore) -> Match | None:
+    """The session a payload names, honoured only for the student it belongs to.
+
+    A report that names a student may only name one of that student's sessions: an
+    existing session of someone else, or a new id that is not ``{student_id}_...`` of the
+    report's student, is ignored (``None``) and the report is matched as if it named no
+    session. A report that names no student is trusted with the id alone (the handoff).
+    """
+    implied = _SESSION_ID_FORMAT.match(session_id)
+    id_owner = clean_id(implied.group("student")) if implied else None
+    found = store.get_session_versioned(session_id)
+    if found is not None:
+        meta, version = found
+        if student is not None and meta.student_id != student:
+            return None
+        return Match("explicit", "session_id", meta.student_id, meta, version)
+    if student is not None and id_owner != student:
+        return None
+    owner = student or id_owner or UNKNOWN_STUDENT
+    return Match("explicit", "session_id", owner, new_session_id=session_id)
 
 
 def _checked(match: Match, now: datetime, settings: MatchSettings) -> Match:
