@@ -8,16 +8,17 @@ from importlib import resources
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import analysis, reading
+from session_tracker import analysis, reading, review
 from session_tracker.http import BEARER_SCHEME, guarded, make_app
 from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
+from session_tracker.review_store import DynamoReviewStore
 from session_tracker.runtime import deps
 from session_tracker.store import MAX_CURSOR_CHARS
 from session_tracker.ui import views
@@ -144,6 +145,45 @@ def list_sessions(
 def request_session_analysis(session_id: SessionIdPath) -> analysis.AnalysisRequested:
     return analysis.request_analysis(
         session_id, store=deps().store, now=datetime.now(UTC), config=deps().config.analysis
+    )
+
+
+# ------------------------------------------------------------------- unmatched review
+@cache
+def _review_store() -> DynamoReviewStore:
+    return DynamoReviewStore(deps().store)
+
+
+def _audit_assignment(entry: review.AssignmentAudit) -> None:
+    # Hook for the access audit (issue 15): until it stores entries, the assignment is a
+    # structured log line (ids only, never conversation content).
+    logger.info("session assigned", extra={"audit": entry.model_dump(mode="json")})
+
+
+@app.post(
+    "/sessions/<session_id>/assign",
+    summary="Assign an unmatched session",
+    description="Moves an `unmatched` session's platform data to the student's session that its call time "
+    'matches (`{"student_id": S}`), to a named session (`{"session_id": TARGET}`), or makes it a new '
+    "session of S when none matches. `matching.strategy` becomes `manual`; the assignment is audited. "
+    "404 when there is no such session, 409 when it is not unmatched (or was assigned already), "
+    "422 for a bad body or an unknown target.",
+    tags=["sessions"],
+    security=[BEARER_SCHEME],
+    responses={
+        404: {"description": "No such session", "content": {"application/problem+json": {"model": Problem}}},
+        409: {"description": "Not unmatched", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignRequest, Body()]) -> review.AssignResult:
+    return review.assign_session(
+        session_id,
+        body,
+        store=_review_store(),
+        blobs=deps().blobs,
+        now=datetime.now(UTC),
+        match_window=deps().config.session_tracking.match_window,
+        audit=_audit_assignment,
     )
 
 

@@ -49,6 +49,8 @@ class SessionSource(Protocol):
 
     def analyze(self, session_id: str) -> dict[str, Any]: ...
 
+    def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]: ...
+
 
 # ------------------------------------------------------------------------------ API
 class ApiSource:
@@ -107,6 +109,11 @@ class ApiSource:
 
     def analyze(self, session_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("POST", f"/sessions/{quote(session_id, safe='')}/analyze")
+        return result
+
+    def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]:
+        body = {k: v for k, v in {"student_id": student_id, "session_id": target}.items() if v}
+        result: dict[str, Any] = self._request("POST", f"/sessions/{quote(session_id, safe='')}/assign", json=body)
         return result
 
 
@@ -206,6 +213,24 @@ class TableSource:
             dumped: dict[str, Any] = result.model_dump(mode="json")
             return dumped
         return dict(result) if isinstance(result, dict) else {"result": str(result)}
+
+    def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]:
+        from session_tracker import review
+        from session_tracker.config import get_config
+        from session_tracker.review_store import DynamoReviewStore
+
+        with _table_errors(self.table):
+            request = review.AssignRequest(student_id=student_id, session_id=target)
+            result = review.assign_session(
+                session_id,
+                request,
+                store=DynamoReviewStore(self.store),
+                blobs=self.blobs,
+                now=datetime.now(UTC),
+                match_window=get_config().session_tracking.match_window,
+            )
+        dumped: dict[str, Any] = result.model_dump(mode="json")
+        return dumped
 
 
 def open_source(*, url: str | None, token: str | None, table: str | None) -> SessionSource:

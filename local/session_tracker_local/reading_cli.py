@@ -390,9 +390,52 @@ def analyze(
     sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
+# --------------------------------------------------------------------------- assign
+AdminTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar=["SESSION_TRACKER_TOKEN", "ADMIN_TOKEN", "INGEST_TOKEN"],
+        help="Bearer token with the admin scope.",
+        show_default=False,
+    ),
+]
+
+
+def assign(
+    session_id: Annotated[str, typer.Argument(help="The unmatched session to assign.")],
+    student: Annotated[
+        str | None, typer.Option("--student", help="Give it to this student (their session nearest the call).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Move its platform data into this session.")] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: TableOption = None,
+) -> None:
+    """Assign an [bold]unmatched[/] session to a student (--student) or a session (--to)."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    from session_tracker_local.client import SourceError
+
+    if not student and not to:
+        raise typer.BadParameter("give --student or --to", param_hint="--student")
+    source = _source(url, token, table)
+    try:
+        result = source.assign(session_id, student_id=student, target=to)
+    except ValidationError as exc:
+        raise _fail(str(exc.errors()[0].get("msg")), code=2) from exc
+    except SourceError as exc:
+        if exc.status == 404:
+            raise _fail(f"no session {session_id!r}", code=2) from exc
+        raise _fail(str(exc)) from exc
+    _console(stderr=True).print(f"{escape(session_id)} -> {escape(str(result.get('session_id')))}")
+    sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
 def register(app: typer.Typer) -> None:
     """Add the reading commands to the ``session-tracker`` app."""
     app.command("sessions")(sessions)
     app.command("show")(show)
     app.command("export")(export)
     app.command("analyze")(analyze)
+    app.command("assign")(assign)

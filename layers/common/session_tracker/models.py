@@ -26,7 +26,7 @@ Identifier = Annotated[
 """Ids that become part of keys and URLs: no '#', '/', spaces or control characters."""
 
 SessionStatus = Literal["active", "closed", "completed", "unmatched"]
-MatchStrategy = Literal["explicit", "student_id", "time_window", "none"]
+MatchStrategy = Literal["explicit", "tool_calls", "student_id", "time_window", "none", "manual"]
 
 
 def to_utc(value: datetime) -> datetime:

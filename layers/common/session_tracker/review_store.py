@@ -1,0 +1,233 @@
+"""DynamoDB side of :mod:`session_tracker.review`: moving an unmatched session's platform data.
+
+Keys and item shapes are the store's (:mod:`session_tracker.store`); this module adds
+one access pattern, the assignment transaction:
+
+1. the target META: a new item (``attribute_not_exists``) or an update conditioned on its
+   ``platform_version`` and owner, exactly like a platform merge;
+2. delete the source META, only while it is ``unmatched``, owned by the same student and
+   at the ``platform_version`` that was read;
+3. ``CALL#{call_id}`` of every call of the source now points at the target;
+4. ``DELIVERY#assign:{source}`` remembers the assignment (a second one fails);
+5. the student's HEAD ``ended_at`` when it points at the target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from session_tracker.errors import DuplicateDelivery, SessionIdTaken, StoreConflict
+from session_tracker.models import Head, SessionMeta, iso
+from session_tracker.review import PlatformMove
+from session_tracker.store import (
+    DELIVERY_TTL,
+    DynamoStore,
+    _values,
+    call_key,
+    delivery_key,
+    deserialize,
+    head_key,
+    meta_to_item,
+    serialize,
+    session_key,
+)
+
+ASSIGN_PREFIX = "assign:"
+
+
+class DynamoReviewStore:
+    """:class:`~session_tracker.review.ReviewStore` on the sessions table."""
+
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+
+    @property
+    def _table(self) -> str:
+        return self.store.table_name
+
+    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None:
+        return self.store.get_session_versioned(session_id)
+
+    def student_sessions_before(self, student_id: str, before: Any, *, limit: int = 10) -> list[SessionMeta]:
+        return self.store.student_sessions_before(student_id, before, limit=limit)
+
+    def get_head(self, student_id: str) -> Head | None:
+        return self.store.get_head(student_id)
+
+    def get_assignment(self, source_session_id: str) -> str | None:
+        return self.store.get_delivery(ASSIGN_PREFIX + source_session_id)
+
+    # -------------------------------------------------------------------- the move
+    def _target_update(self, move: PlatformMove) -> dict[str, Any]:
+        meta = move.target
+        names = {"#status": "status", "#platform": "platform", "#end": "end_time", "#v": "platform_version"}
+        values: dict[str, Any] = {
+            "now": iso(move.now),
+            "end": iso(meta.end_time or meta.last_activity),
+            "status": meta.status,
+            "platform": meta.platform,
+            "v": (move.target_version or 0) + 1,
+            "student": meta.student_id,
+            "true": True,
+        }
+        sets = [
+            "updated_at = :now",
+            "#end = :end",
+            "#status = :status",
+            "#v = :v",
+            "#platform = if_not_exists(#platform, :platform)",
+            "pending_analysis = :true",
+            "content_updated_at = :now",
+        ]
+        for name in ("conversation", "vapi_metadata", "platform_metadata", "matching"):
+            value = getattr(meta, name)
+            if value is not None:
+                names[f"#{name}"] = name
+                values[name] = value
+                sets.append(f"#{name} = :{name}")
+        if self.store.retention_days > 0:
+            sets.append("expires_at = :exp")
+            values["exp"] = self.store.expires_at(meta.end_time or meta.last_activity)
+        conds = ["attribute_exists(PK)", "student_id = :student"]
+        if move.target_version is None:
+            conds.append("attribute_not_exists(#v)")
+        else:
+            conds.append("#v = :ev")
+            values["ev"] = move.target_version
+        expression = f"SET {', '.join(sets)}"
+        if meta.status != "active":
+            expression += " REMOVE gsi2pk, gsi2sk"
+        if meta.call_ids:
+            expression += " ADD call_ids :calls"
+            values["calls"] = set(meta.call_ids)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(session_key(meta.session_id)),
+                "UpdateExpression": expression,
+                "ConditionExpression": " AND ".join(conds),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _values(**values),
+            }
+        }
+
+    def _target_put(self, move: PlatformMove) -> dict[str, Any]:
+        meta = move.target
+        item = meta_to_item(meta, expires_at=self.store.expires_at(meta.end_time or meta.last_activity))
+        item["platform_version"] = 1
+        item["pending_analysis"] = True
+        item["content_updated_at"] = iso(move.now)
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _source_delete(self, move: PlatformMove) -> dict[str, Any]:
+        values: dict[str, Any] = {"unmatched": "unmatched", "student": move.source.student_id}
+        conds = ["#status = :unmatched", "student_id = :student"]
+        if move.source_version is None:
+            conds.append("attribute_not_exists(platform_version)")
+        else:
+            conds.append("platform_version = :v")
+            values["v"] = move.source_version
+        # an MCP call joining the session meanwhile (it carried the call id) changes the count
+        values["n"] = move.source.interaction_count
+        conds.append("(interaction_count = :n OR attribute_not_exists(interaction_count))")
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": serialize(session_key(move.source.session_id)),
+                "ConditionExpression": " AND ".join(conds),
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": _values(**values),
+            }
+        }
+
+    def move_platform_data(self, move: PlatformMove) -> None:
+        """Apply ``move`` in one transaction (see the module docstring)."""
+        meta = move.target
+        items: list[dict[str, Any]] = []
+        labels: list[str] = []
+
+        def add(label: str, op: dict[str, Any]) -> None:
+            labels.append(label)
+            items.append(op)
+
+        add(
+            "target_new" if move.create else "target",
+            self._target_put(move) if move.create else self._target_update(move),
+        )
+        add("source", self._source_delete(move))
+        for call_id in move.source.call_ids:
+            link = {
+                **call_key(call_id),
+                "entity": "call",
+                "session_id": meta.session_id,
+                "student_id": meta.student_id,
+                "platform": move.source.platform,
+                "expires_at": self.store.expires_at(meta.end_time or meta.last_activity),
+            }
+            add(
+                "call",
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": serialize({k: v for k, v in link.items() if v is not None}),
+                        "ConditionExpression": "attribute_not_exists(PK) OR session_id = :src",
+                        "ExpressionAttributeValues": _values(src=move.source.session_id),
+                    }
+                },
+            )
+        marker = {
+            **delivery_key(ASSIGN_PREFIX + move.source.session_id),
+            "entity": "delivery",
+            "session_id": meta.session_id,
+            "platform": move.source.platform or "unknown",
+            "expires_at": int((move.now + DELIVERY_TTL).timestamp()),
+        }
+        add(
+            "assignment",
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(marker),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        )
+        if move.head_ended_at is not None:
+            add(
+                "head",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(head_key(meta.student_id)),
+                        "UpdateExpression": "SET ended_at = :ended",
+                        "ConditionExpression": "session_id = :sid",
+                        "ExpressionAttributeValues": _values(ended=iso(move.head_ended_at), sid=meta.session_id),
+                    }
+                },
+            )
+        try:
+            self.store.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            failed = {
+                label: reason
+                for label, reason in zip(labels, reasons, strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            }
+            if "assignment" in failed:
+                old = deserialize(dict(failed["assignment"]["Item"])) if failed["assignment"].get("Item") else {}
+                raise DuplicateDelivery(ASSIGN_PREFIX + move.source.session_id, old.get("session_id")) from exc
+            if "target_new" in failed:
+                raise SessionIdTaken("session id exists") from exc
+            raise StoreConflict("the session changed during the assignment") from exc
