@@ -6,21 +6,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAM_VENV ?= .venv-sam
 CACHE ?= .cache
-DEPS_HASH := $(shell cat pyproject.toml | md5sum | cut -c1-10)
+DEPS_HASH := $(shell cat pyproject.toml clients/pyproject.toml cli/pyproject.toml local/pyproject.toml | md5sum | cut -c1-10)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 DDB_STAMP := $(CACHE)/dynamodb-local/.installed
 PYTEST_ARGS ?=
 export SAM_CLI_TELEMETRY=0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
+.PHONY: layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/pyproject.toml cli/pyproject.toml local/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" -e "./clients[mcp,fastmcp]" -e "./cli[table]" -e ./local
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -70,7 +70,7 @@ test-e2e: install ddb-local chromium
 lint: install sam-cli
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/session_tracker clients local
+	$(VENV)/bin/mypy layers/common/session_tracker clients cli local
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
@@ -83,6 +83,10 @@ bench: install ddb-local
 
 openapi: install
 	$(PY) -m session_tracker_local.openapi --write
+
+# layers/common/requirements.txt from pyproject.toml (the one place the layer's dependencies are written).
+layer-requirements: install
+	$(PY) -m session_tracker_local.layer_requirements --write
 
 # Build for AWS: the layer gets session_config.yaml next to the package.
 build: sam-cli

@@ -6,9 +6,14 @@ live in their own modules (:mod:`session_tracker_client.mcp_middleware`,
 
 - :class:`Tracker`: capture options + a background :class:`Sender`; ``tracker.tool``
   (decorator) and ``tracker.call(...)`` (context manager) for any Python server.
-- ``session-tracker mcp-proxy -- COMMAND...`` (:mod:`session_tracker_client.proxy`)
-  for servers that cannot be changed.
+- ``session-tracker-proxy -- COMMAND...`` (also ``session-tracker mcp-proxy``;
+  :mod:`session_tracker_client.proxy`) for servers that cannot be changed.
+
+Distribution ``session-tracker-client`` (``clients/pyproject.toml``), versioned on its
+own (``clients/CHANGELOG.md``).
 """
+
+__version__ = "0.2.0"
 
 from session_tracker_client.sender import Sender, SenderOptions, SenderStats
 from session_tracker_client.tracker import (

@@ -1,4 +1,6 @@
-"""CLI and local stack for tutor-session-tracker."""
+"""The local stack of tutor-session-tracker (development only, installed by ``make run``/``make install``).
 
-DEFAULT_URL = "http://127.0.0.1:3000"
-"""Where the CLI finds the API when neither ``--url`` nor ``SESSION_TRACKER_URL`` is given (the local stack)."""
+The API emulator serving template.yaml's routes, the DynamoDB Local launcher, the stream
+poller and the schedule runner. ``session-tracker serve`` (package ``session-tracker-cli``)
+starts it. The CLI itself lives in ``cli/session_tracker_cli``.
+"""

@@ -146,7 +146,7 @@ def test_the_daily_usage_is_readable_from_the_cli(local_stack, http, openai_serv
         [
             sys.executable,
             "-m",
-            "session_tracker_local.cli",
+            "session_tracker_cli.cli",
             "usage",
             "--table",
             local_stack.options.table_name,

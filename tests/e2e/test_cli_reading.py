@@ -18,7 +18,7 @@ from session_tracker.store import DynamoStore
 
 TOKEN = "e2e-ingest-token"
 T0 = datetime(2025, 3, 4, 9, 15, 0, tzinfo=UTC)
-CLI = [sys.executable, "-m", "session_tracker_local.cli"]
+CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 
 
 @pytest.fixture(scope="module")

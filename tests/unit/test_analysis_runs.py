@@ -316,7 +316,7 @@ def test_the_usage_command_prints_the_days_totals(moto_store, fake_openai) -> No
 
     from typer.testing import CliRunner
 
-    from session_tracker_local.cli import app
+    from session_tracker_cli.cli import app
 
     sid = new_session(moto_store)
     platform_data(moto_store, sid, "AI: hi", NOW)

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from session_tracker.models import ExportInteraction, SessionExport, SessionRef, SessionSummary
-from session_tracker_local import reading_cli
-from session_tracker_local.cli import app
-from session_tracker_local.client import ApiSource, SessionNotFound, SourceError, TableSource
+from session_tracker_cli import reading_cli
+from session_tracker_cli.cli import app
+from session_tracker_cli.client import ApiSource, SessionNotFound, SourceError, TableSource
 
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ HEAVY = ("boto3", "botocore", "moto", "aws_lambda_powertools", "openai", "sessio
 _PROBE = """
 import json, sys
 sys.argv = ["session-tracker", *{argv!r}]
-from session_tracker_local.cli import main
+from session_tracker_cli.cli import main
 code = 0
 if sys.argv[1:]:
     try:
@@ -74,7 +74,7 @@ def test_reading_commands_still_load_the_read_path_when_they_run() -> None:
 def test_cli_module_import_time_is_small() -> None:
     """``python -X importtime``: importing the CLI module costs well under the ~1 s it did with boto3."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import session_tracker_local.cli"],
+        [sys.executable, "-X", "importtime", "-c", "import session_tracker_cli.cli"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -85,4 +85,12 @@ def test_cli_module_import_time_is_small() -> None:
     cumulative_us = {parts[2].strip(): int(parts[1].strip()) for parts in lines if parts[1].strip().isdigit()}
     assert "boto3" not in cumulative_us
     # Generous for a loaded 2-core machine; boto3 + pydantic models alone took ~1 s here.
-    assert cumulative_us["session_tracker_local.cli"] < 400_000, cumulative_us["session_tracker_local.cli"]
+    assert cumulative_us["session_tracker_cli.cli"] < 400_000, cumulative_us["session_tracker_cli.cli"]
+
+
+def test_reading_over_the_api_loads_no_aws_sdk() -> None:
+    """Over the API the CLI needs no boto3 (``session-tracker-cli`` without the ``table`` extra):
+    the read path reaches the (closed) port and fails cleanly without importing the store."""
+    result = _probe("sessions", "--student", "emma_smith", "--url", "http://127.0.0.1:9")
+    assert result["code"] == 1, result
+    assert result["heavy"] == [], result

@@ -15,7 +15,7 @@ from client_endpoints import endpoint, refused_url
 from session_tracker_client.proxy import MAX_PENDING, ToolCallLog
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "session_tracker_local.cli"]
+CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 ENTRY_POINTS = {
     "session-tracker mcp-proxy": [*CLI, "mcp-proxy"],
     "python -m session_tracker_client.proxy": [sys.executable, "-m", "session_tracker_client.proxy"],

@@ -1,3 +1,7 @@
-"""tutor-session-tracker: session logging for voice AI tutors (shared Lambda layer)."""
+"""tutor-session-tracker: session logging for voice AI tutors (shared Lambda layer).
 
-__version__ = "0.1.0"
+``__version__`` is the one place the product version is written: the root, ``cli/`` and
+``local/`` pyproject.toml files read it (setuptools dynamic version) and ``/health`` reports it.
+"""
+
+__version__ = "0.2.0"

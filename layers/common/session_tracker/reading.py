@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -27,7 +27,10 @@ from session_tracker.models import (
     parse_iso,
 )
 from session_tracker.sessions import read_export
-from session_tracker.store import SessionStore
+
+if TYPE_CHECKING:
+    # Annotation only: the read path must not import boto3 (the CLI reads over the API without it).
+    from session_tracker.store import SessionStore
 
 DEFAULT_PAGE = 20
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$"

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from session_tracker.blobs import BlobStore, blob_store_from_env, hydrate_conversation
 from session_tracker.errors import (
@@ -40,7 +41,10 @@ from session_tracker.models import (
     SessionSummary,
     to_utc,
 )
-from session_tracker.store import SessionStore
+
+if TYPE_CHECKING:
+    # Annotation only: the read path must not import boto3 (the CLI reads over the API without it).
+    from session_tracker.store import SessionStore
 
 MAX_ATTEMPTS = 12
 

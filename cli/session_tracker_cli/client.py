@@ -19,7 +19,7 @@ import httpx
 
 from session_tracker.models import SessionExport, SessionRef, iso
 from session_tracker.reading import SessionListItem, SessionPage, SessionRefPage
-from session_tracker_local import DEFAULT_URL
+from session_tracker_cli import DEFAULT_URL
 
 
 class SourceError(Exception):

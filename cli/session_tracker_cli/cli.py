@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from session_tracker_local import reading_cli
+from session_tracker_cli import reading_cli
 
 app = typer.Typer(
     name="session-tracker",
@@ -45,8 +45,16 @@ def serve(
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Print one line per HTTP request.")] = True,
 ) -> None:
-    """Serve every route of template.yaml locally, with streams and schedules running."""
-    from session_tracker_local.stack import LocalStack, StackOptions, find_root
+    """Serve every route of template.yaml locally, with streams and schedules running (dev: `make run`)."""
+    try:
+        from session_tracker_local.stack import LocalStack, StackOptions, find_root
+    except ImportError as exc:
+        typer.echo(
+            "error: `serve` runs the local stack, a development package that is not installed here: "
+            "run `make run` in a clone of tutor-session-tracker (it installs ./local).",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
 
     if backend not in ("auto", "dynamodb-local", "moto"):
         raise typer.BadParameter("must be auto, dynamodb-local or moto", param_hint="--backend")
@@ -126,7 +134,7 @@ def mcp_proxy(
     raise typer.Exit(code)
 
 
-# Reading sessions: sessions, show, export, analyze (local/session_tracker_local/reading_cli.py).
+# Reading sessions: sessions, show, export, analyze (cli/session_tracker_cli/reading_cli.py).
 reading_cli.register(app)
 
 

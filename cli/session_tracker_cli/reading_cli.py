@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from session_tracker_local import DEFAULT_URL
+from session_tracker_cli import DEFAULT_URL
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from session_tracker.models import ExportInteraction, SessionExport
-    from session_tracker_local.client import SessionSource
+    from session_tracker_cli.client import SessionSource
 
 # Startup stays light: `session-tracker --help` and `session-tracker mcp-proxy` (which starts in
 # front of every MCP server) must not pay for pydantic models, boto3 or rich. The session
@@ -75,8 +75,8 @@ def _bound(value: str | None, *, name: str, end: bool = False) -> datetime | Non
 
 
 def open_source(*, url: str | None, token: str | None, table: str | None) -> SessionSource:
-    """Where the commands read from (see :func:`session_tracker_local.client.open_source`); imported on first use."""
-    from session_tracker_local.client import open_source as _open
+    """Where the commands read from (see :func:`session_tracker_cli.client.open_source`); imported on first use."""
+    from session_tracker_cli.client import open_source as _open
 
     return _open(url=url, token=token, table=table)
 
@@ -148,7 +148,7 @@ def export(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from session_tracker_local.client import SourceError
+    from session_tracker_cli.client import SourceError
 
     start = _bound(since, name="since")
     end = _bound(until, name="until", end=True)
@@ -202,7 +202,7 @@ def sessions(
     from rich.markup import escape
     from rich.table import Table
 
-    from session_tracker_local.client import SourceError
+    from session_tracker_cli.client import SourceError
 
     start = _bound(since, name="since")
     end = _bound(until, name="until", end=True)
@@ -351,7 +351,7 @@ def show(
     """Show one session: calls on a time line, the transcript beside them, cost and analysis."""
     from rich.console import Console
 
-    from session_tracker_local.client import SessionNotFound, SourceError
+    from session_tracker_cli.client import SessionNotFound, SourceError
 
     source = _source(url, token, table)
     try:
@@ -377,7 +377,7 @@ def analyze(
     """Request an analysis of one session (runs asynchronously; see it with [bold]show[/])."""
     from rich.markup import escape
 
-    from session_tracker_local.client import SourceError
+    from session_tracker_cli.client import SourceError
 
     source = _source(url, token, table)
     try:

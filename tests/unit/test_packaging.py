@@ -1,0 +1,129 @@
+"""The shape of the four distributions: one version, one list of layer dependencies, and
+installs that bring only what each audience needs (read from the installed metadata)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+import session_tracker
+import session_tracker_client
+from session_tracker_local import layer_requirements
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECTS = {
+    "tutor-session-tracker": ROOT / "pyproject.toml",
+    "session-tracker-client": ROOT / "clients" / "pyproject.toml",
+    "session-tracker-cli": ROOT / "cli" / "pyproject.toml",
+    "session-tracker-local": ROOT / "local" / "pyproject.toml",
+}
+SERVER_ONLY = {"moto", "openai", "aws-lambda-powertools", "boto3", "botocore"}
+
+
+def _project(name: str) -> dict[str, object]:
+    project: dict[str, object] = tomllib.loads(PYPROJECTS[name].read_text())["project"]
+    return project
+
+
+def _closure(dist: str, extras: frozenset[str] = frozenset()) -> set[str]:
+    """Every distribution that installing ``dist[extras]`` pulls in (normalised names)."""
+    seen: set[str] = set()
+    todo = [(dist, extras)]
+    while todo:
+        name, wanted = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen and not wanted:
+            continue
+        seen.add(key)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            env = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(e) for e in env):
+                todo.append((req.name, frozenset(req.extras)))
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(PYPROJECTS))
+def test_no_pyproject_writes_a_version_of_its_own(name: str) -> None:
+    project = _project(name)
+    assert "version" not in project
+    assert "version" in project["dynamic"]  # type: ignore[operator]
+
+
+def test_product_version_is_one_value_everywhere() -> None:
+    """The core, the CLI, the local stack, /health and openapi.json all say session_tracker.__version__."""
+    version = session_tracker.__version__
+    for dist in ("tutor-session-tracker", "session-tracker-cli", "session-tracker-local"):
+        assert metadata.version(dist) == version, dist
+    document = json.loads((ROOT / "layers/common/session_tracker/openapi.json").read_text())
+    assert document["info"]["version"] == version
+
+
+def test_client_version_is_its_own_and_in_its_changelog() -> None:
+    version = session_tracker_client.__version__
+    assert metadata.version("session-tracker-client") == version
+    assert f"## [Unreleased] — {version}" in (ROOT / "clients/CHANGELOG.md").read_text() or (
+        f"## [{version}]" in (ROOT / "clients/CHANGELOG.md").read_text()
+    )
+
+
+def test_layer_requirements_file_is_generated_from_the_core_metadata() -> None:
+    text = (ROOT / "layers/common/requirements.txt").read_text()
+    assert text == layer_requirements.render(), "stale: run `make layer-requirements`"
+    installed = {Requirement(r).name for r in metadata.requires("tutor-session-tracker") or [] if "extra" not in r}
+    assert installed <= {Requirement(r).name for r in layer_requirements.layer_requirements()}
+
+
+def test_the_layer_leaves_boto3_to_the_lambda_runtime_and_ships_no_test_tools() -> None:
+    names = {Requirement(r).name for r in layer_requirements.layer_requirements()}
+    assert "boto3" not in names
+    assert not names & {"moto", "pytest", "typer", "rich", "httpx"}
+
+
+def test_client_depends_on_httpx_only() -> None:
+    base = [Requirement(r) for r in metadata.requires("session-tracker-client") or [] if "extra ==" not in r]
+    assert [r.name for r in base] == ["httpx"]
+    assert _closure("session-tracker-client") <= {
+        "session-tracker-client",
+        "httpx",
+        "anyio",
+        "certifi",
+        "httpcore",
+        "idna",
+        "h11",
+        "sniffio",
+        "typing-extensions",
+    }
+    extras = set(metadata.metadata("session-tracker-client").get_all("Provides-Extra") or [])
+    assert {"mcp", "fastmcp"} <= extras
+
+
+def test_client_and_cli_console_scripts() -> None:
+    scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
+    assert scripts["session-tracker-proxy"] == "session_tracker_client.proxy:main"
+    assert scripts["session-tracker"] == "session_tracker_cli.cli:main"
+    assert metadata.distribution("session-tracker-cli").entry_points.select(name="session-tracker")
+
+
+def test_cli_installs_without_moto_openai_powertools_or_boto3() -> None:
+    pulled = _closure("session-tracker-cli")
+    assert {"httpx", "typer", "rich", "session-tracker-client", "tutor-session-tracker"} <= pulled
+    assert not pulled & SERVER_ONLY, pulled & SERVER_ONLY
+
+
+def test_cli_table_extra_brings_boto3_and_still_no_moto_openai_or_powertools() -> None:
+    pulled = _closure("session-tracker-cli", frozenset({"table"}))
+    assert "boto3" in pulled
+    assert not pulled & {"moto", "openai", "aws-lambda-powertools"}
+
+
+def test_local_stack_is_a_private_development_package() -> None:
+    classifiers = metadata.metadata("session-tracker-local").get_all("Classifier") or []
+    assert "Private :: Do Not Upload" in classifiers
+    assert "moto" in _closure("session-tracker-local")
