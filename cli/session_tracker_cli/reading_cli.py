@@ -415,7 +415,7 @@ def assign(
     from pydantic import ValidationError
     from rich.markup import escape
 
-    from session_tracker_local.client import SourceError
+    from session_tracker_cli.client import SourceError
 
     if not student and not to:
         raise typer.BadParameter("give --student or --to", param_hint="--student")

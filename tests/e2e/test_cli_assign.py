@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 TOKEN = "e2e-ingest-token"
-CLI = [sys.executable, "-m", "session_tracker_local.cli"]
+CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 START = datetime(2025, 5, 6, 11, 0, 0, tzinfo=UTC)
 
 
