@@ -130,6 +130,18 @@ def targets(results: dict[str, Any]) -> list[str]:
                     _yes(ratio["median"] < 1.2),
                 ]
             )
+    for phase, data in (mcp.get("phases") or {}).items():
+        ratios = data.get("ratios_to_no_logging", {})
+        proxy, floor = ratios.get("our mcp-proxy"), ratios.get("minimal byte relay (floor)")
+        if proxy and floor:
+            rows.append(
+                [
+                    f"proxy <= 1.05x direct median, p99 <= 1.20x, endpoint {phase}",
+                    f"proxy {proxy['median']} / p99 {proxy['p99']}; byte-relay floor {floor['median']} / "
+                    f"p99 {floor['p99']}",
+                    _yes(proxy["median"] <= 1.05 and proxy["p99"] <= 1.20),
+                ]
+            )
     throughput = results.get("throughput")
     if throughput:
         lost = throughput["lost"] + throughput["duplicated"] + throughput["in_wrong_session"]

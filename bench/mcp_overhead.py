@@ -1,8 +1,9 @@
 """MCP tool-call latency: no logging vs our middleware vs our stdio proxy vs a peer SDK (agentcat),
-with the logging endpoint healthy, slow and down.
+with the logging endpoint healthy, slow and down, beside the floor for any proxy (a minimal byte relay).
 
 The example tutoring server (examples/tutoring_server) runs as its own stdio process -
 plain, with our ``SessionTrackerMiddleware``, plain behind ``session-tracker mcp-proxy``,
+plain behind a minimal ``select``/``os.read``/``os.write`` relay (bench/relay_floor.py),
 and with ``agentcat.track`` (the SDK formerly published as ``mcpcat``) - and the official
 ``mcp`` client calls tools on all of them. The run has three phases, one per state of
 the logging endpoint; each phase starts fresh processes (a no-logging baseline and the
@@ -54,6 +55,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 BASELINE = "no logging"
 MIDDLEWARE = "our middleware"
 PROXY = "our mcp-proxy"
+RELAY = "minimal byte relay (floor)"
 AGENTCAT = "agentcat (peer SDK)"
 PHASES = ("healthy", "slow", "down")
 FLUSH_AT_EXIT = 0.5
@@ -126,7 +128,11 @@ def serve(mode: str, sink: str) -> None:
 def _params(command: list[str]) -> Any:
     from mcp.client.stdio import StdioServerParameters
 
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(EXAMPLES)]), "DISABLE_DIAGNOSTICS": "true"}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(EXAMPLES)]),
+        "DISABLE_DIAGNOSTICS": "true",
+        "INGEST_TOKEN": TOKEN,
+    }
     return StdioServerParameters(command=command[0], args=command[1:], env=env, cwd=ROOT)
 
 
@@ -134,14 +140,17 @@ def _server(mode: str, sink: str) -> list[str]:
     return [sys.executable, "-m", "bench.mcp_overhead", "--serve", mode, "--sink", sink]
 
 
+def _relay() -> list[str]:
+    return [sys.executable, "-m", "bench.relay_floor", "--", *_server("none", "")]
+
+
 def _proxy(sink: str) -> list[str]:
+    # The token comes from INGEST_TOKEN in the environment (see _params), as documented.
     return [
         str(BIN / "session-tracker"),
         "mcp-proxy",
         "--url",
         sink,
-        "--token",
-        TOKEN,
         "--student-id",
         STUDENT,
         "--flush-timeout",
@@ -237,6 +246,7 @@ def _run_phase(phase: str, n: int, warmup: int, agentcat_available: bool) -> dic
         configs = {
             BASELINE: _server("none", urls[MIDDLEWARE]),  # never logs; the URL is unused
             MIDDLEWARE: _server("middleware", urls[MIDDLEWARE]),
+            RELAY: _relay(),
             PROXY: _proxy(urls[PROXY]),
         }
         if agentcat_available:
@@ -348,7 +358,7 @@ def _delivery_cell(phase: str, name: str, entry: dict[str, Any]) -> tuple[str, s
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Run all three phases and the ``Tracker.record`` cost; returns the results and their markdown."""
-    reps = {"healthy": 200, "slow": 100, "down": 100} if quick else {"healthy": 1000, "slow": 400, "down": 400}
+    reps = {"healthy": 200, "slow": 100, "down": 100} if quick else {"healthy": 1000, "slow": 1000, "down": 1000}
     warmup = 20
     agentcat_available = importlib.util.find_spec("agentcat") is not None
     phases = {phase: _run_phase(phase, reps[phase], warmup, agentcat_available) for phase in PHASES}
@@ -364,7 +374,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         + ", ".join(f"{phase} {reps[phase]}" for phase in PHASES)
         + ". Every logging process has its own endpoint on 127.0.0.1: **healthy** answers 202, **slow** holds "
         "every request until the phase ends (longer than our client's 5 s request timeout and agentcat's 10 s), "
-        "**down** refuses connections. agentcat is pointed at these endpoints with its `api_base_url` option.",
+        "**down** refuses connections. agentcat is pointed at these endpoints with its `api_base_url` option. "
+        "The minimal byte relay (a `select` loop of `os.read`/`os.write`, no parsing, no logging) is the floor "
+        "for any stdio proxy; the proxy gets its token from `INGEST_TOKEN` in its environment.",
         "",
         "| endpoint | path | n | median ms | p99 ms | median ratio | p99 ratio | delivered | client reports |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -102,8 +102,12 @@ def serve(
 def mcp_proxy(
     ctx: typer.Context,
     url: Annotated[str | None, typer.Option(envvar="SESSION_TRACKER_URL", help="Session tracker API base URL.")] = None,
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding the bearer token for POST /interactions.")
+    ] = "INGEST_TOKEN",  # noqa: S107 - a variable name
     token: Annotated[
-        str | None, typer.Option(envvar="INGEST_TOKEN", help="Bearer token for POST /interactions.")
+        str | None,
+        typer.Option(help="Bearer token (discouraged: visible in ps to every user; use the environment)."),
     ] = None,
     student_id_arg: Annotated[str, typer.Option(help="Tool argument holding the student id.")] = "student_id",
     student_id: Annotated[str | None, typer.Option(help="Student id for calls without that argument.")] = None,
@@ -114,7 +118,7 @@ def mcp_proxy(
     flush_timeout: Annotated[float, typer.Option(help="Seconds to send what is left when the server exits.")] = 1.5,
 ) -> None:
     """Run an MCP server over stdio behind a proxy that logs every tools/call: mcp-proxy [OPTIONS] -- COMMAND..."""
-    from session_tracker_client.proxy import proxy
+    from session_tracker_client.proxy import proxy, resolve_token
 
     command = list(ctx.args)
     if command and command[0] == "--":
@@ -124,7 +128,7 @@ def mcp_proxy(
     code = proxy(
         command,
         url=url,
-        token=token,
+        token=resolve_token(token, token_env),
         student_id_arg=student_id_arg,
         student_id=student_id,
         redact=redact or (),

@@ -38,8 +38,8 @@ def store(local_stack) -> DynamoStore:
 def proxied(local_stack, server: list[str], *options: str, env: dict[str, str] | None = None) -> StdioServerParameters:
     return StdioServerParameters(
         command=str(BIN / "session-tracker"),
-        args=["mcp-proxy", "--url", local_stack.url, "--token", TOKEN, *options, "--", *server],
-        env=env,
+        args=["mcp-proxy", "--url", local_stack.url, *options, "--", *server],
+        env=(env or {}) | {"INGEST_TOKEN": TOKEN},  # the token from the environment, as documented
     )
 
 

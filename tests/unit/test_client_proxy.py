@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from client_endpoints import endpoint, refused_url
 
-from session_tracker_client.proxy import MAX_PENDING, ToolCallLog
+from session_tracker_client.proxy import MAX_PENDING, LineSplitter, ToolCallLog
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
@@ -20,7 +22,7 @@ ENTRY_POINTS = {
     "session-tracker mcp-proxy": [*CLI, "mcp-proxy"],
     "python -m session_tracker_client.proxy": [sys.executable, "-m", "session_tracker_client.proxy"],
 }
-PROXY_LOGGING = ["--token", "tok", "--student-id", "default_kid", "--redact", "pin"]
+PROXY_LOGGING = ["--student-id", "default_kid", "--redact", "pin"]
 
 # A stand-in stdio server: answers tools/call (isError when asked), errors on unknown methods,
 # sends a notification and a non-JSON line, and echoes each request it got, so the test can
@@ -111,7 +113,7 @@ def test_proxy_relays_bytes_unchanged_and_logs_tool_calls(tmp_path: Path, entry:
         proxied = _run(
             [*ENTRY_POINTS[entry], "--url", ep.url, *PROXY_LOGGING, "--", sys.executable, str(server)],
             stdin,
-            env,
+            env | {"INGEST_TOKEN": "tok"},
         )
     assert proxied.returncode == direct.returncode == 3
     assert proxied.stdout == direct.stdout
@@ -159,3 +161,168 @@ def test_proxy_reports_a_server_that_cannot_start() -> None:
     out = _run([*CLI, "mcp-proxy", "--url", "http://127.0.0.1:9", "--", missing], b"", dict(os.environ))
     assert out.returncode == 127
     assert b"cannot start" in out.stderr
+
+
+# A server that echoes whatever bytes it reads, as soon as it reads them (no lines).
+ECHO_SERVER = r"""
+import os
+while True:
+    data = os.read(0, 65536)
+    if not data:
+        break
+    os.write(1, data)
+"""
+
+
+@pytest.mark.parametrize("logging_on", [True, False])
+def test_bytes_are_forwarded_as_they_are_read_not_when_a_line_is_complete(tmp_path: Path, logging_on: bool) -> None:
+    server = tmp_path / "echo.py"
+    server.write_text(ECHO_SERVER)
+    env = dict(os.environ) | {"INGEST_TOKEN": "tok"}
+    url = ["--url", refused_url(), "--flush-timeout", "0.1"] if logging_on else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "session_tracker_client.proxy", *url, "--", sys.executable, str(server)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        bufsize=0,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        half = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","argu'
+        proc.stdin.write(half)  # no newline: a line-based relay would hold this back
+        got = b""
+        deadline = time.monotonic() + 20
+        while len(got) < len(half) and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                got += os.read(proc.stdout.fileno(), 65536)
+        assert got == half
+        proc.stdin.write(b'ments":{}}}\n')
+        proc.stdin.close()
+        assert proc.stdout.read() == b'ments":{}}}\n'
+    finally:
+        proc.wait(20)
+
+
+def test_the_token_comes_from_the_environment_and_never_shows_in_the_process_list(tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(FAKE_SERVER + "\n")
+    secret = "s3cret-ingest-token-for-ps-test"
+    env = {k: v for k, v in os.environ.items() if k != "INGEST_TOKEN"} | {"INGEST_TOKEN": secret}
+    with endpoint() as ep:
+        proc = subprocess.Popen(
+            [*CLI, "mcp-proxy", "--url", ep.url, "--student-id", "kid", "--", sys.executable, str(server)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(request(1, name="t", arguments={}))
+        proc.stdin.flush()
+        proc.stdout.readline()
+        proc.stdout.readline()  # the notification and the response: the server runs
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        cmdlines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if _readable(p)]
+        _, stderr = proc.communicate(timeout=30)
+    assert "mcp-proxy" in listing and secret not in listing
+    assert not [c for c in cmdlines if secret.encode() in c]
+    assert {h["Authorization"] for h in ep.headers} == {f"Bearer {secret}"}
+    assert b"--token" not in stderr
+
+
+def _readable(path: Path) -> bool:
+    try:
+        path.read_bytes()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_token_on_the_command_line_still_works_but_the_proxy_warns_it_is_visible(tmp_path: Path, entry: str) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(FAKE_SERVER)
+    env = {k: v for k, v in os.environ.items() if k != "INGEST_TOKEN"}
+    with endpoint() as ep:
+        out = _run(
+            [
+                *ENTRY_POINTS[entry],
+                "--url",
+                ep.url,
+                "--token",
+                "cli-tok",
+                "--student-id",
+                "k",
+                "--",
+                sys.executable,
+                str(server),
+            ],
+            request(1, name="t", arguments={}),
+            env,
+        )
+    assert out.returncode == 3
+    assert b"process list" in out.stderr
+    assert {h["Authorization"] for h in ep.headers} == {"Bearer cli-tok"}
+
+
+def test_token_env_names_another_variable(tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(FAKE_SERVER)
+    env = {k: v for k, v in os.environ.items() if k != "INGEST_TOKEN"} | {"SCHOOL_TOKEN": "school-tok"}
+    with endpoint() as ep:
+        out = _run(
+            [
+                *ENTRY_POINTS["python -m session_tracker_client.proxy"],
+                "--url",
+                ep.url,
+                "--token-env",
+                "SCHOOL_TOKEN",
+                "--student-id",
+                "k",
+                "--",
+                sys.executable,
+                str(server),
+            ],
+            request(1, name="t", arguments={}),
+            env,
+        )
+    assert out.returncode == 3
+    assert {h["Authorization"] for h in ep.headers} == {"Bearer school-tok"}
+
+
+def test_line_splitter_keeps_only_wanted_lines_across_chunks_and_bounds_them() -> None:
+    decisions = iter([True, False, True, True])
+    splitter = LineSplitter(wanted=lambda: next(decisions), limit=20)
+    assert splitter.feed(b'{"a":') == []
+    assert splitter.feed(b"1}\nskipped line\n{") == [b'{"a":1}\n']
+    assert splitter.feed(b'"b":2}\n' + b"x" * 30 + b"\n") == [b'{"b":2}\n']  # the 31-byte line is over the limit
+
+
+def test_a_response_read_before_its_request_is_registered_is_still_paired() -> None:
+    import threading
+
+    rec = Recorder()
+    log = ToolCallLog(rec)  # type: ignore[arg-type]
+    log.expect()  # the relay saw "tools/call" in a chunk and forwarded it ...
+    answered = threading.Thread(target=log.server_line, args=(b'{"jsonrpc":"2.0","id":7,"result":{}}\n',))
+    answered.start()  # ... and the server answered before the request was parsed
+    time.sleep(0.05)
+    log.client_line(request(7, name="late", arguments={}))
+    log.expected()
+    answered.join(5)
+    assert [c[0] for c in rec.calls] == ["late"]
+
+
+def test_server_lines_are_not_looked_at_while_no_tools_call_is_pending() -> None:
+    rec = Recorder()
+    log = ToolCallLog(rec)  # type: ignore[arg-type]
+    assert not log.active
+    log.server_line(b'{"jsonrpc":"2.0","id":1,"result":{}}\n')
+    log.client_line(request(1, method="resources/list"))
+    assert not log.active
+    log.client_line(request(2, name="t"))
+    assert log.active
+    assert rec.calls == []
