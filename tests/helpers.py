@@ -59,3 +59,30 @@ def lambda_context(function_name: str, timeout_seconds: int = 10) -> Any:
     from session_tracker_local.lambda_host import FakeContext
 
     return FakeContext(function_name=function_name, timeout_seconds=timeout_seconds)
+
+
+class StreamStack:
+    """What a local stream poller needs from the local stack: the table and the backend."""
+
+    def __init__(self, table_name: str, backend: str) -> None:
+        from types import SimpleNamespace
+
+        self.table_name = table_name
+        self.backend = backend
+        self.options = SimpleNamespace(table_name=table_name)
+        self.refs: dict[str, Any] = {"SessionsTable": table_name}
+
+
+def drain(poller: Any, until: Any, timeout: float = 20.0) -> None:
+    """Poll the stream (past the batching window) until ``until()`` holds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        poller.poll_once()
+        if until():
+            time.sleep(0.3)
+            poller.poll_once()
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached while polling the stream")

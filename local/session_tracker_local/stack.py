@@ -31,6 +31,8 @@ from session_tracker_local.lambda_host import FunctionPool
 log = logging.getLogger("session_tracker_local")
 
 Backend = Literal["auto", "dynamodb-local", "moto"]
+DATA_ROOT_BUCKET_VARS = frozenset({"SESSION_FILES_BUCKET"})
+"""Bucket variables whose objects live at the top of the local data directory (see ``_function_env``)."""
 
 
 class Runner(Protocol):
@@ -289,24 +291,36 @@ class LocalStack:
     def _bucket_dir(self, logical_id: str) -> Path:
         """A local directory standing in for the template's S3 bucket ``logical_id``."""
         if logical_id not in self.bucket_dirs:
-            if self.options.data_dir is not None:
-                root = self.options.data_dir / "buckets"
-            else:
-                if self._temp_blob_root is None:
-                    self._temp_blob_root = Path(tempfile.mkdtemp(prefix="session-tracker-buckets-"))
-                root = self._temp_blob_root
+            root = self.options.data_dir / "buckets" if self.options.data_dir is not None else self.data_root()
             path = root / logical_id
             path.mkdir(parents=True, exist_ok=True)
             self.bucket_dirs[logical_id] = path
         return self.bucket_dirs[logical_id]
+
+    def data_root(self) -> Path:
+        """The local data directory (``.local-data``), or a temporary one with ``--in-memory``."""
+        if self.options.data_dir is not None:
+            self.options.data_dir.mkdir(parents=True, exist_ok=True)
+            return self.options.data_dir
+        if self._temp_blob_root is None:
+            self._temp_blob_root = Path(tempfile.mkdtemp(prefix="session-tracker-buckets-"))
+        return self._temp_blob_root
+
+    @property
+    def session_files_dir(self) -> Path:
+        """Where the session files (``auto_save``) are written locally: ``<data>/sessions/``."""
+        return self.data_root() / "sessions"
 
     def _function_env(self, spec: FunctionSpec) -> None:
         buckets = self.template.resources_of("AWS::S3::Bucket")
         for key, raw in spec.environment.items():
             if isinstance(raw, dict) and raw.get("Ref") in buckets:
                 # An S3 bucket becomes a local directory: FOO_BUCKET -> FOO_DIR (FOO_BUCKET unset).
+                # Session files are the exception: the contract puts them at the top of the data
+                # directory (.local-data/sessions/), where people look, not under buckets/<id>/.
                 self._set_env(key, None)
-                self._set_env(f"{key.removesuffix('_BUCKET')}_DIR", str(self._bucket_dir(raw["Ref"])))
+                where = self.data_root() if key in DATA_ROOT_BUCKET_VARS else self._bucket_dir(raw["Ref"])
+                self._set_env(f"{key.removesuffix('_BUCKET')}_DIR", str(where))
                 continue
             value = resolve(raw, self.refs)
             if key.endswith("_PARAM"):
@@ -418,6 +432,9 @@ class LocalStack:
         for logical_id, path in self.bucket_dirs.items():
             kept = "" if self.options.data_dir is not None else " (temporary, removed on exit)"
             lines.append(f"  bucket {logical_id}: directory {path}{kept}")
+        if os.environ.get("SESSION_FILES_DIR"):
+            kept = "" if self.options.data_dir is not None else " (temporary, removed on exit)"
+            lines.append(f"  session files: {self.session_files_dir}{kept}")
         if self.notice:
             lines.append(f"  NOTICE: {self.notice}")
         lines.append("  routes:")

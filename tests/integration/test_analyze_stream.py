@@ -6,14 +6,12 @@ the function is the real handler; OpenAI is the fake HTTP server.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, minutes
+from helpers import StreamStack, call, drain, minutes
 
 from session_tracker import runtime
 from session_tracker.analysis import request_analysis
@@ -30,24 +28,6 @@ TIMEOUT = minutes(10)
 CONFIG_PROMPTS = ("Summarize this tutoring session", "describe the progress made", "insights about how this student")
 
 
-@dataclass
-class _Options:
-    table_name: str
-
-
-@dataclass
-class _Stack:
-    """The two things a poller needs from the local stack."""
-
-    table_name: str
-    backend: str
-    refs: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.options = _Options(self.table_name)
-        self.refs = {"SessionsTable": self.table_name}
-
-
 @pytest.fixture
 def wired(ddb_store: DynamoStore, dynamodb_local, fake_openai, monkeypatch, tmp_path):
     """A poller + the AnalyzeFunction pool on the test table; ``configure(yaml)`` swaps the config."""
@@ -60,7 +40,7 @@ def wired(ddb_store: DynamoStore, dynamodb_local, fake_openai, monkeypatch, tmp_
     spec = next(f for f in template.functions() if f.logical_id == "AnalyzeFunction")
     source = next(e for e in spec.events if e.type == "DynamoDB")
     pool = FunctionPool(spec, max_concurrency=1)
-    stack = _Stack(ddb_store.table_name, "dynamodb-local" if dynamodb_local else "moto")
+    stack = StreamStack(ddb_store.table_name, "dynamodb-local" if dynamodb_local else "moto")
     poller = StreamPoller(stack, pool, source)
     poller.connect()
 
@@ -72,19 +52,6 @@ def wired(ddb_store: DynamoStore, dynamodb_local, fake_openai, monkeypatch, tmp_
 
     yield poller, configure
     runtime.reset()
-
-
-def drain(poller: StreamPoller, until, timeout: float = 20.0) -> None:
-    """Poll the stream (past the batching window) until ``until()`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        poller.poll_once()
-        if until():
-            time.sleep(0.3)
-            poller.poll_once()
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached while polling the stream")
 
 
 def closed_session(store: DynamoStore, student: str = "emma_smith") -> str:

@@ -63,6 +63,10 @@ class S3BlobStore:
         out = self.client.get_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
         return out["Body"].read()
 
+    def delete(self, key: str) -> None:
+        # S3 answers 204 for a key that does not exist: deleting twice is not an error.
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
+
 
 class DirBlobStore:
     """Files under one directory (the local stack; tests)."""
@@ -80,6 +84,9 @@ class DirBlobStore:
 
     def get(self, key: str) -> bytes:
         return (self.root / check_key(key)).read_bytes()
+
+    def delete(self, key: str) -> None:
+        (self.root / check_key(key)).unlink(missing_ok=True)
 
 
 def blob_store_from_env() -> BlobStore | None:

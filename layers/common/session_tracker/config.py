@@ -75,6 +75,8 @@ class SessionTracking(_Strict):
     retention_days: int = Field(365, ge=0)
     close_max_per_run: int = Field(2000, gt=0, le=100_000)
     """At most this many idle sessions closed per scheduled run (the rest wait a minute)."""
+    auto_save: bool = True
+    """Write each closed or completed session's export as one JSON file (``docs/session-files.md``)."""
 
     @property
     def timeout(self) -> timedelta:

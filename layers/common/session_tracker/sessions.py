@@ -385,14 +385,23 @@ def export_session(meta: SessionMeta, records: Sequence[Interaction]) -> Session
 def read_export(session_id: str, *, store: SessionStore, blobs: BlobStore | None = None) -> SessionExport | None:
     """One session in the export shape, ``None`` when it does not exist.
 
-    Every reader (read API, CLI, export, analysis) goes through here, so a
+    Every reader (read API, CLI, export, analysis, session files) goes through here, so a
     transcript offloaded to blob storage is always returned whole.
     """
+    found = read_session_export(session_id, store=store, blobs=blobs)
+    return None if found is None else found[1]
+
+
+def read_session_export(
+    session_id: str, *, store: SessionStore, blobs: BlobStore | None = None
+) -> tuple[SessionMeta, SessionExport] | None:
+    """The session record as stored and its export (what :func:`read_export` answers)."""
     found = store.read_session(session_id)
     if found is None:
         return None
     meta, records = found
+    shown = meta
     if meta.conversation and {"transcript_blob", "platform_analysis_blob"} & meta.conversation.keys():
         conversation = hydrate_conversation(meta.conversation, blobs or blob_store_from_env())
-        meta = meta.model_copy(update={"conversation": conversation})
-    return export_session(meta, records)
+        shown = meta.model_copy(update={"conversation": conversation})
+    return meta, export_session(shown, records)

@@ -1,0 +1,108 @@
+"""Session files on the local stack (what `make run` serves): a session that closes and one that
+completes each appear as `<data>/sessions/date=YYYY-MM-DD/{id}.json` within seconds, equal to
+GET /sessions/{id}; late data rewrites the file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from samples import vapi_sample
+
+AUTH = {"Authorization": "Bearer e2e-ingest-token"}
+VAPI = {"Authorization": "Bearer e2e-vapi-secret"}
+VAPI_ROUTE = "/webhook/vapi/session-complete"
+
+
+@pytest.fixture(scope="module")
+def http(local_stack):
+    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
+        yield client
+
+
+def z(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def file_for(local_stack, session_id: str, started: datetime) -> Path:
+    return Path(local_stack.session_files_dir) / f"date={started:%Y-%m-%d}" / f"{session_id}.json"
+
+
+def wait_for_file_equal_to_api(http: httpx.Client, path: Path, session_id: str, *, until=None, timeout=15.0) -> dict:
+    """Poll until the file exists and holds exactly what GET /sessions/{id} answers (and ``until``)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if path.exists():
+            api = http.get(f"/sessions/{session_id}", headers=AUTH).json()
+            on_disk = json.loads(path.read_text(encoding="utf-8"))
+            if on_disk == api and (until is None or until(on_disk)):
+                return on_disk
+            last = {"file": on_disk.get("status"), "api": api.get("status")}
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not match GET /sessions/{session_id} within {timeout}s: {last}")
+
+
+def log(http: httpx.Client, student: str, at: datetime, function: str = "get_student_context", **extra) -> str:
+    body = {"student_id": student, "function": function, "timestamp": z(at), "subjects": ["mathematics"], **extra}
+    response = http.post("/interactions", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    return str(response.json()["session_id"])
+
+
+def report(student: str, call_id: str, session_id: str, started: datetime) -> dict:
+    body = copy.deepcopy(vapi_sample("end-of-call-report.full"))
+    message = body["message"]
+    message["call"]["id"] = call_id
+    overrides = message["call"].setdefault("assistantOverrides", {})
+    overrides.setdefault("variableValues", {})["student_id"] = student
+    overrides.setdefault("metadata", {})["session_id"] = session_id
+    ended = started + timedelta(minutes=6)
+    message["startedAt"], message["endedAt"] = z(started), z(ended)
+    message["timestamp"] = int(ended.timestamp() * 1000)
+    return body
+
+
+def test_a_session_that_closes_appears_as_its_file_and_a_late_report_rewrites_it(local_stack, http) -> None:
+    student = f"e2e_files_{uuid.uuid4().hex[:8]}"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    session_id = log(http, student, started, call_id=f"call-{uuid.uuid4()}")
+    log(http, student, started + timedelta(minutes=2), "check_answer")
+    path = file_for(local_stack, session_id, started)
+    closed = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["status"] == "closed")
+    assert len(closed["mcp_interactions"]) == 2 and closed["conversation"] is None
+
+    response = http.post(
+        VAPI_ROUTE, content=json.dumps(report(student, "late-call", session_id, started)), headers=VAPI
+    )
+    assert response.status_code == 200, response.text
+    rewritten = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["conversation"] is not None)
+    assert "fractions" in rewritten["conversation"]["transcript"]
+    assert list(path.parent.glob(f"{session_id}*")) == [path]
+
+
+def test_a_session_that_completes_appears_as_its_file(local_stack, http) -> None:
+    student = f"e2e_filesc_{uuid.uuid4().hex[:8]}"
+    call_id = f"call-{uuid.uuid4()}"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
+    session_id = log(http, student, started, call_id=call_id, platform="vapi")
+    log(http, student, started + timedelta(minutes=1), "get_lesson_plan", call_id=call_id, platform="vapi")
+    path = file_for(local_stack, session_id, started)
+    assert not path.exists()  # still active: no file
+    posted = time.monotonic()
+    response = http.post(VAPI_ROUTE, content=json.dumps(report(student, call_id, session_id, started)), headers=VAPI)
+    assert response.status_code == 200, response.text
+    done = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["status"] == "completed")
+    print(f"file written {time.monotonic() - posted:.1f}s after the report")
+    assert done["vapi_metadata"]["call_id"] == call_id
+    # the analysis that follows rewrites it too
+    analysed = wait_for_file_equal_to_api(
+        http, path, session_id, until=lambda d: (d.get("analysis") or {}).get("status") in ("ok", "failed"), timeout=25
+    )
+    assert analysed["analysis"]["status"] == "ok"
