@@ -17,6 +17,7 @@ from session_tracker import analysis, reading, review
 from session_tracker.http import BEARER_SCHEME, guarded, make_app
 from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
+from session_tracker.progress_store import DynamoHistory
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
 from session_tracker.review_store import DynamoReviewStore
 from session_tracker.runtime import deps
@@ -209,6 +210,11 @@ def ui_index(
     )
 
 
+def _history() -> DynamoHistory:
+    """The student page's reader over this process's store (a thin wrapper: one per request)."""
+    return DynamoHistory(deps().store)
+
+
 @app.get("/ui/students/<student_id>", include_in_schema=False)
 def ui_student(
     student_id: StudentIdPath,
@@ -219,7 +225,7 @@ def ui_student(
     return views.student(
         app.current_event.raw_event,
         student_id,
-        store=deps().store,
+        reader=_history(),
         token=deps().config.api.auth_token,
         now=datetime.now(UTC),
         start=start,

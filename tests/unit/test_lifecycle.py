@@ -50,6 +50,7 @@ def test_idle_session_closes_with_end_time_and_summary(moto_store) -> None:
     assert meta.end_time == T0 + minutes(15)
     assert meta.session_summary == {
         "duration_estimated": "15 minutes",
+        "duration_seconds": 900,
         "data_requests": 3,
         "subjects_accessed": ["mathematics", "reading"],
     }
@@ -160,10 +161,15 @@ def test_due_sessions_pages_through_every_shard(moto_store) -> None:
     assert len(moto_store.due_sessions(T0 + timedelta(seconds=20), limit=1000, page_size=3)) == 20
 
 
-@pytest.mark.parametrize(("call_duration", "expected"), [(None, "12 minutes"), (95, "2 minutes")])
-def test_summary_prefers_the_platform_call_duration(moto_store, call_duration, expected) -> None:
+@pytest.mark.parametrize(
+    ("conversation", "expected"),
+    [
+        (None, "12 minutes"),
+        ({"call_duration": 95}, "12 minutes"),  # a call duration is not the session's length
+        ({"started_at": "2026-01-17T14:27:05Z", "ended_at": "2026-01-17T14:44:05Z"}, "17 minutes"),
+    ],
+)
+def test_summary_runs_from_the_first_to_the_last_activity(moto_store, conversation, expected) -> None:
     sid = log(moto_store, call(at=T0), call(at=T0 + minutes(6)), call(at=T0 + minutes(12)))[0].session_id
-    meta = moto_store.get_session(sid)
-    if call_duration:
-        meta = meta.model_copy(update={"conversation": {"call_duration": call_duration}})
+    meta = moto_store.get_session(sid).model_copy(update={"conversation": conversation})
     assert closing_summary(meta).duration_estimated == expected

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from session_tracker.errors import StoreConflict
+from session_tracker.length import format_duration, session_length
 from session_tracker.models import SessionMeta, SessionSummary
-from session_tracker.sessions import format_duration
 from session_tracker.store import SessionStore
 
 BATCH = 100
@@ -50,10 +50,15 @@ def is_due(last_activity: datetime, *, now: datetime, timeout: timedelta) -> boo
 
 def closing_summary(meta: SessionMeta) -> SessionSummary:
     """``session_summary`` of a session being closed, from its own record (no extra reads)."""
-    call_duration = (meta.conversation or {}).get("call_duration")
-    span = timedelta(seconds=float(call_duration)) if call_duration else meta.last_activity - meta.start_time
+    span = session_length(
+        start_time=meta.start_time,
+        last_activity=meta.last_activity,
+        end_time=meta.end_time,
+        conversation=meta.conversation,
+    )
     return SessionSummary(
         duration_estimated=format_duration(span),
+        duration_seconds=round(span.total_seconds(), 3),
         data_requests=meta.interaction_count,
         subjects_accessed=sorted(set(meta.subjects)),
     )

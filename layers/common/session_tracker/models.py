@@ -208,6 +208,9 @@ class ExportInteraction(BaseModel):
 
 class SessionSummary(BaseModel):
     duration_estimated: str
+    duration_seconds: float | None = Field(
+        None, description="First to last activity (calls and conversation), in seconds; see session_tracker.length."
+    )
     data_requests: int
     subjects_accessed: list[str]
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from session_tracker.blobs import BlobStore
 from session_tracker.errors import NotFound, Unprocessable
+from session_tracker.length import session_length
 from session_tracker.models import (
     MAX_YEAR,
     MIN_YEAR,
@@ -56,6 +57,10 @@ class SessionListItem(BaseModel):
     matching_strategy: str = "none"
     cost: float | None = None
     ended_reason: str | None = None
+    length_seconds: float = 0.0
+    """First to last activity (calls and conversation): :mod:`session_tracker.length`."""
+    analysis_status: str | None = None
+    """``ok``, ``failed`` or ``skipped`` once the analyzer has looked at the session."""
 
 
 class SessionPage(BaseModel):
@@ -78,10 +83,27 @@ class SessionRefPage(BaseModel):
     next_cursor: str | None = None
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def session_cost(meta: SessionMeta) -> tuple[float | None, str | None]:
+    """(cost in USD, ended reason) from the platform-neutral ``platform_metadata``, else VAPI's view."""
+    for source, key in ((meta.platform_metadata, "cost_usd"), (meta.vapi_metadata, "cost")):
+        data: dict[str, Any] = source or {}
+        cost = _number(data.get(key))
+        if cost is None and key == "cost_usd":
+            cost = _number(data.get("cost")) if meta.platform != "vapi" else None
+        reason = data.get("ended_reason")
+        if cost is not None or isinstance(reason, str):
+            return cost, reason if isinstance(reason, str) else None
+    return None, None
+
+
 def list_item(meta: SessionMeta) -> SessionListItem:
     """The list-line view of a session record."""
-    vapi: dict[str, Any] = meta.vapi_metadata or {}
-    cost = vapi.get("cost")
+    cost, ended_reason = session_cost(meta)
+    status = (meta.analysis or {}).get("status")
     return SessionListItem(
         session_id=meta.session_id,
         student_id=meta.student_id,
@@ -94,8 +116,18 @@ def list_item(meta: SessionMeta) -> SessionListItem:
         subjects=meta.subjects,
         data_provided=meta.data_provided,
         matching_strategy=str((meta.matching or {}).get("strategy") or "none"),
-        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
-        ended_reason=vapi.get("ended_reason") if isinstance(vapi.get("ended_reason"), str) else None,
+        cost=cost,
+        ended_reason=ended_reason,
+        length_seconds=round(
+            session_length(
+                start_time=meta.start_time,
+                last_activity=meta.last_activity,
+                end_time=meta.end_time,
+                conversation=meta.conversation,
+            ).total_seconds(),
+            3,
+        ),
+        analysis_status=status if isinstance(status, str) else None,
     )
 
 

@@ -29,6 +29,7 @@ from session_tracker.errors import (
     ServiceUnavailable,
     SessionIdTaken,
 )
+from session_tracker.length import format_duration, session_length
 from session_tracker.models import (
     UNKNOWN_STUDENT,
     ExportInteraction,
@@ -322,26 +323,19 @@ class _StudentLog:
 
 
 # ------------------------------------------------------------------------ reading
-def format_duration(span: timedelta) -> str:
-    """Human estimate of a session's length: ``"15 minutes"``, ``"under a minute"``."""
-    minutes = round(span.total_seconds() / 60)
-    if span.total_seconds() < 60:
-        return "under a minute"
-    if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 def summarize(meta: SessionMeta, records: Sequence[Interaction]) -> SessionSummary:
-    """``session_summary`` from the session's calls (and platform duration when known)."""
-    start = min([meta.start_time, *(r.timestamp for r in records)])
-    end = meta.end_time or max([meta.last_activity, *(r.timestamp for r in records)])
-    call_duration = (meta.conversation or {}).get("call_duration")
-    span = timedelta(seconds=float(call_duration)) if call_duration else end - start
+    """``session_summary`` from the session's calls and conversation (length: :mod:`.length`)."""
+    span = session_length(
+        start_time=meta.start_time,
+        last_activity=meta.last_activity,
+        end_time=meta.end_time,
+        conversation=meta.conversation,
+        call_times=[r.timestamp for r in records],
+    )
     subjects = sorted({s for r in records for s in r.subjects} | set(meta.subjects))
     return SessionSummary(
         duration_estimated=format_duration(span),
+        duration_seconds=round(span.total_seconds(), 3),
         data_requests=len(records),
         subjects_accessed=subjects,
     )

@@ -19,8 +19,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from session_tracker.length import activity_span, conversation_window
 from session_tracker.models import ExportInteraction, SessionExport, iso, parse_iso
-from session_tracker.reading import EARLIEST, LATEST, SessionPage, SessionRefPage
+from session_tracker.reading import EARLIEST, LATEST, SessionRefPage
 
 PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
 TICK_STEPS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
@@ -169,45 +170,6 @@ def index_page(recent: SessionRefPage, *, nonce: str) -> str:
 
 
 # ----------------------------------------------------------------------- student
-def student_page(page: SessionPage, *, start: datetime | None, end: datetime | None, nonce: str) -> str:
-    """A student's sessions, newest first, with a date filter and an "older" link."""
-    base = f"/ui/students/{_seg(page.student_id)}"
-    rows = []
-    for s in page.sessions:
-        end_or_last = s.end_time or s.last_activity
-        duration = _offset((end_or_last - s.start_time).total_seconds()).lstrip("+") if end_or_last else "—"
-        rows.append(
-            f'<tr><td><a href="/ui/sessions/{_seg(s.session_id)}">{_e(s.session_id)}</a></td>'
-            f"<td>{_e(_when(s.start_time))}</td><td class='num'>{_e(duration)}</td><td>{_status(s.status)}</td>"
-            f"<td>{_e(s.platform or '—')}</td><td class='num'>{s.interaction_count}</td>"
-            f"<td>{_chips(s.subjects)}</td><td class='num'>{_e(_cost(s.cost))}</td>"
-            f"<td>{_e(s.ended_reason or '—')}</td><td>{_e(s.matching_strategy)}</td></tr>"
-        )
-    table = (
-        '<table class="list"><thead><tr><th>Session</th><th>Started</th><th>Length</th><th>Status</th>'
-        "<th>Platform</th><th>Calls</th><th>Subjects</th><th>Cost</th><th>Ended</th><th>Matched by</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows
-        else '<p class="empty">No sessions for this student in this period.</p>'
-    )
-    query = {k: v for k, v in {"from": _date_value(start), "to": _date_value(end)}.items() if v}
-    pager = []
-    if page.next_cursor:
-        pager.append(f'<a href="{base}?{_e(urlencode({**query, "cursor": page.next_cursor}))}">Older sessions →</a>')
-    body = f"""
-<section class="card">
-  <div class="title-row"><h1>{_e(page.student_id)}</h1>
-  <form method="get" action="{base}" class="row filter">
-    <label>From <input type="date" name="from" value="{_e(_date_value(start))}"></label>
-    <label>To <input type="date" name="to" value="{_e(_date_value(end))}"></label>
-    <button type="submit">Filter</button>
-  </form></div>
-  {table}
-  <p class="pager">{" ".join(pager)}</p>
-</section>"""
-    return layout(page.student_id, body, nonce=nonce, crumbs=[(page.student_id, None)])
-
-
 def _date_value(value: datetime | None) -> str:
     if value is None or value in (EARLIEST, LATEST):
         return ""
@@ -276,28 +238,22 @@ def _message_time(message: dict[str, Any], start: datetime) -> datetime | None:
 
 def _call_window(conversation: dict[str, Any]) -> tuple[datetime, datetime] | None:
     """When the voice call ran (``started_at``/``ended_at`` merged from the platform)."""
-    try:
-        started = parse_iso(str(conversation["started_at"]))
-        ended = parse_iso(str(conversation["ended_at"]))
-    except (KeyError, ValueError, OverflowError):
-        return None
-    return (started, ended) if started <= ended else None
+    started, ended = conversation_window(conversation)
+    return (started, ended) if started and ended and started <= ended else None
 
 
 def _span(export: SessionExport, turns: list[Turn]) -> tuple[datetime, datetime]:
-    window = _call_window(export.conversation or {})
-    times = [
-        export.start_time,
-        *(c.timestamp for c in export.mcp_interactions),
-        *(t.at for t in turns if t.at),
-        *(window or ()),
-    ]
-    start = min(times)
-    ends = [*times, export.end_time or export.last_activity or start]
-    duration = (export.conversation or {}).get("call_duration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 < duration < 86400 * 2:
-        ends.append(start + timedelta(seconds=float(duration)))
-    end = max(t for t in ends if t is not None)
+    """The timeline's axis: the session's activity span (:mod:`session_tracker.length`), at least a minute.
+
+    Timed transcript turns are drawn too; they lie within the platform's call window.
+    """
+    start, end = activity_span(
+        start_time=export.start_time,
+        last_activity=export.last_activity,
+        end_time=export.end_time,
+        conversation=export.conversation,
+        call_times=[*(c.timestamp for c in export.mcp_interactions), *(t.at for t in turns if t.at)],
+    )
     return start, max(end, start + timedelta(seconds=60))
 
 

@@ -22,9 +22,10 @@ from session_tracker.config import SecretRef
 from session_tracker.errors import Unprocessable
 from session_tracker.http import request_path
 from session_tracker.models import ID_PATTERN
+from session_tracker.progress import StudentHistoryReader, student_view
 from session_tracker.sessions import read_export
 from session_tracker.store import SessionStore
-from session_tracker.ui import pages
+from session_tracker.ui import pages, student_page
 from session_tracker.ui.auth import COOKIE, LIFETIME, LOGIN_PARAM, cookie_value, is_https, login_token
 
 HTML = "text/html; charset=utf-8"
@@ -125,21 +126,25 @@ def student(
     event: dict[str, Any],
     student_id: str,
     *,
-    store: SessionStore,
+    reader: StudentHistoryReader,
     token: SecretRef,
     now: datetime,
     start: str | None = None,
     end: str | None = None,
     cursor: str | None = None,
 ) -> Response[str]:
-    """A student's sessions, newest first."""
+    """A student's progress: charts over the range, the newest sessions, the progress feed."""
     signed = _sign_in(event, token, now)
     if signed is not None:
         return signed
-    low = reading.parse_bound(start, field="from")
-    high = reading.parse_bound(end, field="to", end=True)
-    page = reading.student_sessions(student_id, store=store, start=low, end=high, cursor=cursor)
-    return _page(lambda nonce: pages.student_page(page, start=low, end=high, nonce=nonce))
+    view = student_view(
+        student_id,
+        reader=reader,
+        start=reading.parse_bound(start, field="from"),
+        end=reading.parse_bound(end, field="to", end=True),
+        cursor=cursor,
+    )
+    return _page(lambda nonce: student_page.student_page(view, nonce=nonce))
 
 
 def session(
