@@ -37,11 +37,14 @@ IngestBody = Annotated[
 )
 def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | IngestBatchResult:
     items = body.interactions if isinstance(body, InteractionBatch) else [body]
+    tracking = deps().config.session_tracking
     results = sessions.log_interactions(
         items,
         store=deps().store,
         now=datetime.now(UTC),
-        timeout=deps().config.session_tracking.timeout,
+        timeout=tracking.timeout,
+        clock_skew=tracking.clock_skew,
+        field_prefix="interactions." if isinstance(body, InteractionBatch) else "",
     )
     stored = [r for r in results if not r.duplicate]
     count("InteractionsLogged", len(stored))

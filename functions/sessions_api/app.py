@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
 from session_tracker import analysis, reading, review
-from session_tracker.http import BEARER_SCHEME, guarded, make_app
+from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
 from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.progress_store import DynamoHistory
@@ -33,9 +33,25 @@ def _openapi_document() -> str:
     return resources.files("session_tracker").joinpath("openapi.json").read_text(encoding="utf-8")
 
 
-@app.get("/health", summary="Liveness", tags=["meta"])
-def health() -> Health:
-    return Health(version=session_tracker.__version__)
+_health = reading.HealthCheck(version=session_tracker.__version__)
+
+
+@app.get(
+    "/health",
+    summary="Liveness and the database's state",
+    description="200 with `store: ok`, or 503 (with Retry-After) and `store: unreachable` while the "
+    "database cannot be reached. Public; checks the database at most every 10 s.",
+    tags=["meta"],
+    responses={
+        200: {"description": "Up, database reachable", "content": {"application/json": {"model": Health}}},
+        503: {"description": "The database is unreachable", "content": {"application/json": {"model": Health}}},
+    },
+)
+def health() -> Response[str]:
+    state = _health(store=deps().store, now=datetime.now(UTC), is_outage=is_store_outage)
+    if state.status == "ok":
+        return Response(200, "application/json", state.model_dump_json())
+    return Response(503, "application/json", state.model_dump_json(), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @app.get("/openapi.json", summary="OpenAPI 3 document of every route", tags=["meta"])

@@ -147,8 +147,9 @@ def test_body_over_the_limit_is_413(handler) -> None:
     assert "limit" in problem(response)["detail"]
 
 
-def test_health_needs_no_token_and_openapi_lists_every_route() -> None:
+def test_health_needs_no_token_and_openapi_lists_every_route(ddb_store, monkeypatch) -> None:
     module = load_function("sessions_api")
+    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=runtime.get_config(), store=ddb_store))
     health = module.lambda_handler(
         event_with(headers={})
         | {
@@ -159,3 +160,52 @@ def test_health_needs_no_token_and_openapi_lists_every_route() -> None:
         lambda_context("LogInteractionFunction", 10),
     )
     assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"
+
+
+# ------------------------------------------------------------ issue 13: numbers, clocks, reserved ids
+def _one(**fields: Any) -> dict[str, Any]:
+    return {"student_id": "num_kid", "function": "f", **fields}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"student_id":"num_kid","function":"f","duration_ms":Infinity}', "duration_ms"),
+        ('{"student_id":"num_kid","function":"f","duration_ms":NaN}', "duration_ms"),
+        ('{"student_id":"num_kid","function":"f","duration_ms":1e308}', "duration_ms"),
+        ('{"student_id":"num_kid","function":"f","response_size":1e40}', "response_size"),
+        ('{"student_id":"num_kid","function":"f","response_size":-Infinity}', "response_size"),
+    ],
+)
+def test_non_finite_or_out_of_range_numbers_are_422_naming_the_field(handler, raw, field) -> None:
+    response = handler(event_with(raw=raw))
+    assert response["statusCode"] == 422, response["body"]
+    assert [e["field"] for e in problem(response)["errors"]] == [field]
+
+
+def test_a_timestamp_more_than_the_clock_skew_in_the_future_is_422_and_nothing_is_stored(handler, ddb_store) -> None:
+    response = handler(event_with(_one(timestamp="2199-01-01T00:00:00Z")))
+    assert response["statusCode"] == 422
+    assert problem(response)["field"] == "timestamp" and "clock" in problem(response)["detail"]
+    assert ddb_store.get_head("num_kid") is None
+
+
+def test_in_a_batch_the_far_future_timestamp_is_named_by_its_index(handler, ddb_store) -> None:
+    batch = {"interactions": [_one(), _one(timestamp="2199-01-01T00:00:00Z")]}
+    response = handler(event_with(batch))
+    assert response["statusCode"] == 422
+    assert problem(response)["field"] == "interactions.1.timestamp"
+    assert ddb_store.get_head("num_kid") is None
+
+
+def test_a_timestamp_within_the_clock_skew_is_accepted(handler) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert handler(event_with(_one(timestamp=soon)))["statusCode"] == 202
+
+
+def test_the_unmatched_buckets_student_id_unknown_is_reserved(handler) -> None:
+    response = handler(event_with(_one(student_id="unknown")))
+    assert response["statusCode"] == 422
+    assert problem(response)["errors"][0]["field"] == "student_id"

@@ -485,13 +485,34 @@ def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_s
         nested = {"down": nested}
     body = vapi_body(student_id="liam_b")
     body["message"]["analysis"] = {"summary": "deep", "structuredData": nested}
-    body["message"]["cost"] = float("nan")
-    body["message"]["costs"] = [{"type": "vapi", "cost": float("inf")}]
+    body["message"]["costs"] = [{"type": "vapi", "cost": float("inf")}, {"type": "x", "cost": 1e308}]
     result = ingest(body)
     out = export(moto_store, result.session_id)
     assert out.conversation["platform_analysis"]["summary"] == "deep"
-    assert out.vapi_metadata["cost"] is None and out.vapi_metadata["costs"] == [{"type": "vapi", "cost": None}]
+    # free-form numbers DynamoDB cannot hold: non-finite ones become null, huge ones text
+    assert out.vapi_metadata["costs"] == [{"type": "vapi", "cost": None}, {"type": "x", "cost": "1e+308"}]
     assert "leaf" in json.dumps(out.conversation["platform_analysis"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cost", float("nan")),
+        ("cost", float("inf")),
+        ("cost", 1e40),
+        ("durationSeconds", 1e308),
+        ("durationSeconds", -1),
+        ("durationMs", float("inf")),
+    ],
+)
+def test_non_finite_or_out_of_range_report_numbers_are_422_naming_the_field(field, value, moto_store, ingest) -> None:
+    from session_tracker.platforms import PayloadInvalid
+
+    body = vapi_body(student_id="liam_b")
+    body["message"][field] = value
+    with pytest.raises(PayloadInvalid) as caught:
+        ingest(body)
+    assert caught.value.status == 422 and caught.value.field == f"message.{field}"
 
 
 def test_explicit_session_id_that_does_not_exist_yet_is_created_and_mcp_calls_join_it(moto_store, ingest) -> None:
@@ -548,3 +569,15 @@ def test_report_naming_its_own_students_session_is_still_explicit(moto_store, in
     [sid] = log(moto_store, call("alice", CALL_START + minutes(1)))
     result = ingest(vapi_body(session_id=sid, student_id="alice"))
     assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "explicit")
+
+
+def test_report_times_beyond_the_clock_skew_are_ignored_not_stored(moto_store, ingest) -> None:
+    """A report dated 2199 (broken platform clock) is kept at receive time, not as a session that never ends."""
+    body = vapi_body(
+        student_id="liam_b", start=datetime(2199, 1, 1, tzinfo=UTC), end=datetime(2199, 1, 1, 0, 5, tzinfo=UTC)
+    )
+    body["message"]["timestamp"] = int(datetime(2199, 1, 1, 0, 6, tzinfo=UTC).timestamp() * 1000)
+    body["message"]["call"].pop("createdAt")
+    result = ingest(body)
+    out = export(moto_store, result.session_id)
+    assert out.start_time <= NOW + timedelta(days=1) and out.end_time is not None and out.end_time.year < 2199

@@ -77,6 +77,9 @@ class SessionTracking(_Strict):
     """At most this many idle sessions closed per scheduled run (the rest wait a minute)."""
     auto_save: bool = True
     """Write each closed or completed session's export as one JSON file (``docs/session-files.md``)."""
+    clock_skew_minutes: float = Field(24 * 60, ge=0, le=366 * 24 * 60)
+    """Timestamps more than this far in the future (callers' clocks) are refused with a 422;
+    in platform data they are ignored (receive time is used instead)."""
 
     @property
     def timeout(self) -> timedelta:
@@ -89,6 +92,15 @@ class SessionTracking(_Strict):
     @property
     def late_data(self) -> timedelta:
         return timedelta(hours=self.late_data_hours)
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long stored data is kept (``None``: forever)."""
+        return timedelta(days=self.retention_days) if self.retention_days > 0 else None
 
 
 class ApiConfig(_Strict):

@@ -75,8 +75,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(DomainError)
     def _domain(ex: DomainError) -> Response:
-        headers = {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'} if ex.status == 401 else None
-        return problem_response(problem(ex.status, ex.title, ex.detail, field=ex.field), headers)
+        return problem_response(problem(ex.status, ex.title, ex.detail, field=ex.field), _error_headers(ex.status))
 
     @app.exception_handler(RequestValidationError)
     def _validation(ex: RequestValidationError) -> Response:
@@ -92,8 +91,50 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(ex: Exception) -> Response:
+        if is_store_outage(ex):
+            return problem_response(store_outage_problem(ex), _error_headers(503))
         logger.exception("unhandled error", extra={"error_type": type(ex).__name__})
         return problem_response(problem(500, "Internal error", "unexpected error; it has been logged"))
+
+
+RETRY_AFTER_SECONDS = 5
+"""``Retry-After`` of every 503: long enough for DynamoDB Local to restart, short for AWS throttling."""
+_OUTAGE_CODES = frozenset(
+    {
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+    }
+)
+
+
+def _error_headers(status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return None
+
+
+def is_store_outage(ex: BaseException) -> bool:
+    """The database could not be reached or refused for load (not a bug, not bad input):
+    no connection, a timeout, throttling or a service-side error of DynamoDB."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(ex, (BotoConnectionError, HTTPClientError)):
+        return True
+    return isinstance(ex, ClientError) and ex.response.get("Error", {}).get("Code") in _OUTAGE_CODES
+
+
+def store_outage_problem(ex: BaseException) -> Problem:
+    """503 problem for a database outage: logged (as a warning: nothing is lost, the caller retries)."""
+    logger.warning("store unavailable", extra={"error_type": type(ex).__name__})
+    return problem(503, "Service unavailable", "the database is unreachable right now; retry after a few seconds")
 
 
 def loads_json(text: str | bytes) -> Any:
@@ -185,8 +226,11 @@ def guarded(
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     except DomainError as ex:
-        headers = {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'} if ex.status == 401 else None
-        return problem_event_response(problem(ex.status, ex.title, ex.detail), headers)
+        return problem_event_response(problem(ex.status, ex.title, ex.detail), _error_headers(ex.status))
+    except Exception as ex:  # a gate that reads the store (named keys) during an outage
+        if not is_store_outage(ex):
+            raise
+        return problem_event_response(store_outage_problem(ex), _error_headers(503))
     return app.resolve(_as_json(event), context)
 
 

@@ -90,6 +90,7 @@ class MatchSettings:
     student_id_patterns: Sequence[str] = DEFAULT_STUDENT_ID_PATTERNS
     opening_turns: int = 6
     inline_limit: int = INLINE_LIMIT
+    clock_skew: timedelta = timedelta(days=1)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> MatchSettings:
@@ -100,6 +101,7 @@ class MatchSettings:
             late_data=config.session_tracking.late_data,
             phone_map=dict(vapi.phone_map),
             student_id_patterns=tuple(vapi.student_id_patterns) or DEFAULT_STUDENT_ID_PATTERNS,
+            clock_skew=config.session_tracking.clock_skew,
         )
 
 
@@ -216,6 +218,27 @@ def too_late(meta: SessionMeta, now: datetime, late_data: timedelta) -> bool:
     return now - ended > late_data
 
 
+def within_clock(event: PlatformEvent, now: datetime, settings: MatchSettings) -> PlatformEvent:
+    """``event`` without times more than ``clock_skew`` in the future (a wrong clock).
+    Platform times are informational, so such a time is dropped (the call's other times,
+    else receive time, stand in), never the report."""
+    latest = now + settings.clock_skew
+
+    def usable(at: datetime | None) -> datetime | None:
+        return None if at is None or at > latest else at
+
+    times = {name: getattr(event, name) for name in ("started_at", "ended_at", "event_time")}
+    bad_turns = any(t.time is not None and t.time > latest for t in event.turns)
+    if all(usable(v) == v for v in times.values()) and not bad_turns:
+        return event
+    return event.model_copy(
+        update={
+            **{name: usable(value) for name, value in times.items()},
+            "turns": [t.model_copy(update={"time": usable(t.time)}) for t in event.turns],
+        }
+    )
+
+
 # -------------------------------------------------------------------- matching
 def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, settings: MatchSettings) -> Match:
     """Where ``event`` belongs, by the matching order in the module docstring."""
@@ -292,9 +315,14 @@ def _checked(match: Match, now: datetime, settings: MatchSettings) -> Match:
 
 # ---------------------------------------------------------------------- merging
 def _storable(value: Any, depth: int = 0) -> Any:
-    """JSON that DynamoDB accepts: no NaN/Infinity, nesting capped (deeper parts as JSON text)."""
+    """JSON that DynamoDB accepts: no NaN/Infinity, nesting capped (deeper parts as JSON text),
+    numbers outside DynamoDB's range or precision kept as their text (never a failed write)."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return None
+        return value if value == 0 or 1e-120 < abs(value) < 1e120 else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**38:
+        return str(value)
     if depth >= _MAX_DEPTH and isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, dict):
@@ -521,6 +549,7 @@ def ingest_platform_event(
     """Match ``event`` to a session and merge it (or keep it as a new session); idempotent."""
     if event.kind == "ignored":
         return WebhookResult(received=event.message_type, outcome="ignored")
+    event = within_clock(event, now, settings)
     prior = store.get_delivery(event.delivery_id)
     if prior is not None:
         return WebhookResult(received=event.message_type, outcome="duplicate", session_id=prior)

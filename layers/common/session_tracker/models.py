@@ -25,6 +25,31 @@ Identifier = Annotated[
 ]
 """Ids that become part of keys and URLs: no '#', '/', spaces or control characters."""
 
+UNKNOWN_STUDENT = "unknown"
+"""Student id of sessions made from platform data whose student is not known (``unmatched``).
+Reserved: no caller may log calls or send platform data as this student."""
+
+
+def _not_reserved(value: str) -> str:
+    if value == UNKNOWN_STUDENT:
+        raise ValueError(f"{UNKNOWN_STUDENT!r} is reserved for platform data whose student is not known")
+    return value
+
+
+StudentId = Annotated[Identifier, AfterValidator(_not_reserved)]
+"""A student id a caller may state: an :data:`Identifier` other than the reserved ``unknown``."""
+
+NUMBER_LIMIT = 1e15
+"""Largest magnitude of a measured number (sizes, costs, durations in ms): exact as a JSON
+double and far inside DynamoDB's number range, so it can never fail a write."""
+MAX_CALL_SECONDS = 366 * 24 * 3600
+"""Longest call or tool-call duration accepted (a year): keeps every duration a valid ``timedelta``."""
+
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)]
+"""A float that is finite and within :data:`NUMBER_LIMIT`; anything else is a 422 naming the field."""
+Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+"""A non-negative integer that JSON, Python and DynamoDB all hold exactly."""
+
 SessionStatus = Literal["active", "closed", "completed", "unmatched"]
 MatchStrategy = Literal["explicit", "tool_calls", "student_id", "time_window", "none", "manual"]
 
@@ -95,14 +120,14 @@ class InteractionIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
-    student_id: Identifier
+    student_id: StudentId
     function: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     timestamp: UtcDatetime | None = Field(None, description="When the call happened; defaults to receive time.")
     arguments: dict[str, Any] = Field(default_factory=dict)
     data_provided: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=200)
     subjects: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=200)
-    response_size: int | None = Field(None, ge=0)
-    duration_ms: float | None = Field(None, ge=0)
+    response_size: Count | None = None
+    duration_ms: FiniteNumber | None = Field(None, ge=0, le=MAX_CALL_SECONDS * 1000)
     is_error: bool = False
     interaction_id: Identifier | None = Field(None, description="Client id; a retried id is stored once.")
     platform: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -237,9 +262,14 @@ class SessionExport(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    """``GET /health``: liveness and the database's state (public: no names, no secrets)."""
+
+    status: Literal["ok", "unavailable"] = "ok"
     service: str = "tutor-session-tracker"
     version: str
+    store: Literal["ok", "unreachable"] = "ok"
+    checked_at: UtcDatetime | None = None
+    """When the database was last reached for this answer (checks are cached for a few seconds)."""
 
 
 class SessionRef(BaseModel):
@@ -280,8 +310,6 @@ class AnalysisUsage(BaseModel):
 
 
 # ------------------------------------------------------- platform data (webhooks)
-UNKNOWN_STUDENT = "unknown"
-"""Student id of sessions made from platform data whose student is not known (``unmatched``)."""
 
 
 class CallLink(BaseModel):

@@ -9,6 +9,8 @@ which also restores transcripts kept in blob storage); a student's sessions are 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from session_tracker.length import session_length
 from session_tracker.models import (
     MAX_YEAR,
     MIN_YEAR,
+    Health,
     SessionExport,
     SessionMeta,
     SessionRef,
@@ -204,3 +207,30 @@ def sessions_between(
     low, high = time_range(start or high - RECENT, high)
     refs, next_cursor = store.list_sessions_between(start=low, end=high, limit=limit, cursor=cursor)
     return SessionRefPage(sessions=refs, start=low, end=high, next_cursor=next_cursor)
+
+
+HEALTH_TTL = timedelta(seconds=10)
+"""``/health`` is public: at most one database read per container in this time, whatever the traffic."""
+_HEALTH_PROBE_ID = "~health-probe"
+"""A session id no caller can create (``~`` is outside the id alphabet): the read finds nothing."""
+
+
+@dataclass
+class HealthCheck:
+    """``/health``'s cached view of the database: one cheap read per :data:`HEALTH_TTL`."""
+
+    version: str
+    last: Health | None = None
+
+    def __call__(self, *, store: SessionStore, now: datetime, is_outage: Callable[[BaseException], bool]) -> Health:
+        """The store's state; ``is_outage`` tells a database outage from a bug (which propagates)."""
+        if self.last is not None and self.last.checked_at and now - self.last.checked_at < HEALTH_TTL:
+            return self.last
+        try:
+            store.get_session(_HEALTH_PROBE_ID)
+            self.last = Health(version=self.version, checked_at=now)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.last = Health(status="unavailable", version=self.version, store="unreachable", checked_at=now)
+        return self.last

@@ -28,6 +28,7 @@ from session_tracker.errors import (
     HeadChanged,
     ServiceUnavailable,
     SessionIdTaken,
+    Unprocessable,
 )
 from session_tracker.length import format_duration, session_length
 from session_tracker.models import (
@@ -40,6 +41,7 @@ from session_tracker.models import (
     SessionExport,
     SessionMeta,
     SessionSummary,
+    iso,
     to_utc,
 )
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from session_tracker.store import SessionStore
 
 MAX_ATTEMPTS = 12
+DEFAULT_CLOCK_SKEW = timedelta(days=1)
 
 
 class Decision(Enum):
@@ -115,6 +118,31 @@ def new_meta(session_id: str, first: Interaction, *, now: datetime, status: str 
     )
 
 
+def check_times(
+    items: Sequence[InteractionIn],
+    *,
+    now: datetime,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    field_prefix: str = "",
+) -> None:
+    """422 naming the field for a timestamp more than ``clock_skew`` in the future: a wrong
+    clock, whose call would open a session that never closes.
+
+    Old timestamps are accepted (back-filling is legitimate); their retention counts from
+    the event time, so a call older than ``retention_days`` is deleted by the table's TTL
+    soon after it is stored (``docs/architecture.md``, "Limits").
+    """
+    for index, item in enumerate(items):
+        at = item.timestamp
+        if at is not None and at > now + clock_skew:
+            where = f"{field_prefix}{index}.timestamp" if field_prefix else "timestamp"
+            raise Unprocessable(
+                f"{where}: {iso(at)} is more than {format_duration(clock_skew)} ahead of the server's clock "
+                f"({iso(now)}); check the caller's clock",
+                field=where,
+            )
+
+
 def log_interactions(
     items: Sequence[InteractionIn],
     *,
@@ -122,8 +150,15 @@ def log_interactions(
     now: datetime,
     timeout: timedelta,
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    field_prefix: str = "",
 ) -> list[IngestResult]:
-    """Log tool calls into sessions; results in the order of ``items``."""
+    """Log tool calls into sessions; results in the order of ``items``.
+
+    Times are checked first (:func:`check_times`): nothing of a request with a refused
+    timestamp is stored.
+    """
+    check_times(items, now=now, clock_skew=clock_skew, field_prefix=field_prefix)
     records = [to_record(item, now=now, new_id=new_id) for item in items]
     results: list[IngestResult | None] = [None] * len(records)
     first_seen: dict[str, int] = {}

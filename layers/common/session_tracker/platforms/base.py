@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from session_tracker.models import ID_PATTERN, MAX_YEAR, MIN_YEAR, to_utc
+from session_tracker.models import ID_PATTERN, MAX_YEAR, MIN_YEAR, UNKNOWN_STUDENT, to_utc
 from session_tracker.platforms.exceptions import PayloadInvalid
 
 EventKind = Literal["report", "ended", "ignored"]
@@ -62,12 +62,15 @@ LenientTime = Annotated[datetime | None, BeforeValidator(parse_time)]
 
 
 def clean_id(value: Any, *, kind: Literal["student", "session", "call"] = "student") -> str | None:
-    """The value as an id usable in keys, or ``None`` (wrong type, empty, bad characters)."""
+    """The value as an id usable in keys, or ``None`` (wrong type, empty, bad characters,
+    or the reserved student id ``unknown``)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return None
     value = value.strip()
+    if kind == "student" and value == UNKNOWN_STUDENT:
+        return None
     pattern = {"student": _ID, "session": _SESSION_ID, "call": _CALL_ID}[kind]
     return value if pattern.match(value) else None
 

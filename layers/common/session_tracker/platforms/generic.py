@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from session_tracker.models import Identifier, UtcDatetime
+from session_tracker.models import FiniteNumber, StudentId, UtcDatetime
 from session_tracker.platforms.base import (
     PlatformAdapter,
     PlatformEvent,
@@ -60,14 +60,14 @@ class GenericSessionData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     platform: Literal["generic"] = "generic"
-    student_id: Identifier | None = None
+    student_id: StudentId | None = None
     session_id: SessionIdField | None = None
     call_id: CallId | None = None
     started_at: UtcDatetime
     ended_at: UtcDatetime
     transcript: str | list[TurnIn] = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
-    cost: float | None = Field(None, ge=0)
+    cost: FiniteNumber | None = Field(None, ge=0)
     ended_reason: Annotated[str, StringConstraints(max_length=500)] | None = None
     analysis: dict[str, Any] | None = None
     delivery_id: CallId | None = None

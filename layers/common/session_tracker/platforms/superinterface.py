@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from session_tracker.models import Identifier, UtcDatetime
+from session_tracker.models import StudentId, UtcDatetime
 from session_tracker.platforms.base import LenientTime, PlatformAdapter, PlatformEvent, Turn, turns_to_text
 from session_tracker.platforms.generic import CallId, SessionIdField, event_from, normalize_role
 
@@ -67,7 +67,7 @@ class SuperinterfaceSessionData(BaseModel):
     platform: Literal["superinterface"] = "superinterface"
     thread_id: CallId
     assistant_id: str | None = None
-    student_id: Identifier | None = None
+    student_id: StudentId | None = None
     session_id: SessionIdField | None = None
     messages: list[SuperinterfaceMessage] = Field(min_length=1)
     started_at: UtcDatetime | None = None

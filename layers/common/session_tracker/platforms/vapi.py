@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.http import tokens_equal
+from session_tracker.models import MAX_CALL_SECONDS, FiniteNumber
 from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
@@ -129,15 +130,15 @@ class VapiEndOfCallReport(VapiMessage):
     """``end-of-call-report``, current and 2024 shapes."""
 
     endedReason: str | None = None
-    cost: float | None = None
+    cost: FiniteNumber | None = None
     costs: list[dict[str, Any]] | None = None
     costBreakdown: dict[str, Any] | None = None
     analysis: VapiAnalysis | None = None
     startedAt: LenientTime = None
     endedAt: LenientTime = None
-    durationSeconds: float | None = None
-    durationMs: float | None = None
-    durationMinutes: float | None = None
+    durationSeconds: FiniteNumber | None = Field(None, ge=0, le=MAX_CALL_SECONDS)
+    durationMs: FiniteNumber | None = Field(None, ge=0, le=MAX_CALL_SECONDS * 1000)
+    durationMinutes: FiniteNumber | None = Field(None, ge=0, le=MAX_CALL_SECONDS / 60)
     # 2024 shape: these sat directly on the message.
     transcript: str | None = None
     summary: str | None = None
@@ -159,6 +160,16 @@ class VapiEnvelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message: VapiMessage
+
+
+class _ReportEnvelope(BaseModel):
+    """Validating the report inside its envelope makes errors name ``message.<field>``."""
+
+    message: VapiEndOfCallReport
+
+
+class _StatusEnvelope(BaseModel):
+    message: VapiStatusUpdate
 
 
 # ------------------------------------------------------------------------ parsing
@@ -226,9 +237,9 @@ class VapiAdapter(PlatformAdapter):
         head = VapiEnvelope.model_validate(body).message
         raw = body["message"]
         if head.type == REPORT:
-            return self._event(VapiEndOfCallReport.model_validate(raw), raw, kind="report")
+            return self._event(_ReportEnvelope.model_validate(body).message, raw, kind="report")
         if head.type == STATUS:
-            update = VapiStatusUpdate.model_validate(raw)
+            update = _StatusEnvelope.model_validate(body).message
             if update.status == "ended":
                 return self._event(update, raw, kind="ended")
         return PlatformEvent(
