@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, ParamSpec, TypeVar, overload
 
 import httpx
@@ -156,7 +157,8 @@ class Tracker:
                 is_error=is_error,
                 response_size=response_size,
             )
-            sender.submit(functools.partial(self.build, call))
+            size = approx_size(args) + (response_size if response_size is not None else approx_size(result))
+            sender.submit(functools.partial(self.build, call), size=size)
         except Exception as exc:  # pragma: no cover - defensive: the tool call must not see it
             logger.debug("session tracker: could not record %s: %s", tool, exc)
 
@@ -420,6 +422,40 @@ def _collect_subjects(obj: Mapping[str, Any], into: list[str]) -> None:
     for s in candidates:
         if isinstance(s, str) and s and s not in into:
             into.append(s)
+
+
+_SAMPLE = 8
+
+
+def approx_size(value: Any, depth: int = 0) -> int:
+    """Rough bytes a value holds, for the queue's byte bound: strings by length, containers
+    from a sample of at most 8 items scaled to their length, at most 3 levels deep.
+    Runs on the hot path, so it never walks a whole large result (microseconds)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return 8
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value) + 2
+    if depth >= 3:
+        return 64
+    if isinstance(value, Mapping):
+        if not value:
+            return 2
+        sample = [approx_size(k, depth + 1) + approx_size(v, depth + 1) for k, v in islice(value.items(), _SAMPLE)]
+        return 2 + sum(sample) * len(value) // len(sample)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return 2
+        sample = [approx_size(v, depth + 1) for v in islice(value, _SAMPLE)]
+        return 2 + sum(sample) * len(value) // len(sample)
+    # SDK result models (mcp CallToolResult, TextContent ...): their payload attributes
+    text = getattr(value, "text", None)
+    if isinstance(text, str):
+        return len(text) + 2
+    content = getattr(value, "content", None)
+    if content is None:
+        return 64
+    structured = getattr(value, "structuredContent", None)
+    return approx_size(content, depth + 1) + (approx_size(structured, depth + 1) if structured else 0)
 
 
 def response_size(result: Any) -> int:

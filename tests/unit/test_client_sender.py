@@ -121,7 +121,8 @@ def test_submitting_stays_fast_and_memory_bounded_when_the_endpoint_is_unusable(
         assert sender._thread is not None
         wait_for(lambda: not sender._thread.is_alive())
     assert worst < 0.05  # no submit ever waited on the network
-    assert sender.stats.dropped == 2000  # every call is accounted for
+    # every call is accounted for: dropped (queue bound, close deadline) or failed (500 alone)
+    assert sender.stats.dropped + sender.stats.failed == 2000
 
 
 def test_close_sends_what_is_still_queued() -> None:
@@ -167,3 +168,112 @@ def test_oversized_arguments_are_replaced_and_the_call_is_still_logged() -> None
 def test_batch_size_outside_the_api_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         Sender("http://127.0.0.1:9", options=SenderOptions(batch_size=26))
+
+
+# ------------------------------------------------------------------ issue 13 items 1 and 10
+def _accounted(sender: Sender) -> int:
+    st = sender.stats
+    return st.sent + st.dropped + st.rejected + st.failed + st.skipped
+
+
+def test_a_call_the_server_always_fails_on_is_isolated_and_never_blocks_the_calls_behind_it() -> None:
+    """The proxy case: a call that makes the API answer 500 (before: retried forever, 0 stored)."""
+
+    def status(body: dict[str, Any], _attempt: int) -> int:
+        return 500 if any(i["function"] == "poison" for i in body["interactions"]) else 202
+
+    with endpoint(status) as ep:
+        sender = Sender(ep.url, "tok", opts(flush_interval=0.2))
+        sender.submit(lambda: {"student_id": "emma", "function": "poison"})
+        for i in range(29):
+            sender.submit(call(i))
+        assert sender.flush(10)
+        sender.close()
+    assert sorted(i["function"] for i in ep.accepted) == sorted(f"tool_{i}" for i in range(29))
+    assert (sender.stats.sent, sender.stats.failed) == (29, 1)
+    poison_attempts = sum(1 for r in ep.requests if any(i["function"] == "poison" for i in r["interactions"]))
+    assert poison_attempts <= 3 * 5  # retries are capped per batch (3 attempts at each of <= 5 split levels)
+    assert _accounted(sender) == sender.stats.submitted == 30
+
+
+@pytest.mark.parametrize("refusal", [400, 409, 413, 422])
+def test_a_4xx_is_final_for_its_batch_which_is_split_so_only_the_offender_is_dropped(refusal: int) -> None:
+    def status(body: dict[str, Any], _attempt: int) -> int:
+        return refusal if any(i["function"] == "bad" for i in body["interactions"]) else 202
+
+    with endpoint(status) as ep:
+        sender = Sender(ep.url, "tok", opts(flush_interval=0.2))
+        for i in range(12):
+            sender.submit(call(i))
+        sender.submit(lambda: {"student_id": "emma", "function": "bad"})
+        for i in range(12, 24):
+            sender.submit(call(i))
+        assert sender.flush(10)
+        sender.close()
+    assert sorted(i["function"] for i in ep.accepted) == sorted(f"tool_{i}" for i in range(24))
+    assert (sender.stats.rejected, sender.stats.retries) == (1, 0)
+    assert _accounted(sender) == 25
+
+
+def test_a_batch_the_endpoint_keeps_refusing_as_unavailable_goes_to_the_back_of_the_queue() -> None:
+    """503 for one batch only: after max_retries it yields its turn; later calls are sent meanwhile."""
+    poisoned = {"on": True}
+
+    def status(body: dict[str, Any], _attempt: int) -> int:
+        if poisoned["on"] and any(i["function"] == "slow" for i in body["interactions"]):
+            return 503
+        return 202
+
+    with endpoint(status) as ep:
+        sender = Sender(ep.url, "tok", opts(batch_size=1, max_retries=3))
+        sender.submit(lambda: {"student_id": "emma", "function": "slow"})
+        for i in range(5):
+            sender.submit(call(i))
+        wait_for(lambda: len(ep.accepted) == 5)
+        assert sender.stats.requeued >= 1 and sender.stats.sent == 5
+        poisoned["on"] = False
+        assert sender.flush(10)
+        sender.close()
+    assert [i["function"] for i in ep.accepted][-1] == "slow"
+    assert len({i["interaction_id"] for i in ep.accepted}) == 6  # the requeued call kept its id
+    assert _accounted(sender) == 6 and sender.stats.dropped == 0
+
+
+def test_the_queue_is_bounded_in_bytes_and_counts_what_it_drops() -> None:
+    with endpoint(hang=True) as ep:
+        sender = Sender(ep.url, "tok", opts(max_queue_bytes=1_000_000, batch_size=1, timeout=30))
+        sender.submit(call(0), size=10)
+        wait_for(lambda: len(ep.requests) == 1)  # in flight, stuck
+        for i in range(1, 101):
+            sender.submit(call(i), size=100_000)  # ~100 KB results: 10 MB asked for
+        assert sender.stats.queued_bytes <= 1_000_000 and len(sender._queue) == 10
+        assert (sender.stats.dropped, sender.stats.dropped_bytes) == (90, 9_000_000)
+        sender.submit(call(999), size=2_000_000)  # larger than the whole bound: dropped itself
+        assert sender.stats.dropped == 91 and len(sender._queue) == 10
+        assert ep.hang is not None
+        ep.hang.set()
+        assert sender.flush(5)
+        sender.close()
+    assert [i["function"] for i in ep.accepted] == ["tool_0"] + [f"tool_{i}" for i in range(91, 101)]
+    assert _accounted(sender) == sender.stats.submitted == 102
+
+
+def test_the_default_queue_bound_is_64_mib() -> None:
+    assert SenderOptions().max_queue_bytes == 64 * 1024 * 1024
+
+
+def test_the_tracker_counts_each_calls_result_against_the_byte_bound() -> None:
+    from session_tracker_client.tracker import Tracker
+
+    with endpoint(hang=True) as ep:
+        tracker = Tracker(ep.url, "tok", options=opts(max_queue_bytes=2_000_000, batch_size=1, timeout=30))
+        tracker.record("warmup", {"student_id": "emma"}, "ok", started_at=time.time(), duration_s=0.01)
+        wait_for(lambda: len(ep.requests) == 1)
+        for _ in range(100):
+            tracker.record("lesson", {"student_id": "emma"}, "x" * 100_000, started_at=time.time(), duration_s=0.01)
+        assert tracker.sender is not None
+        stats = tracker.sender.stats
+        assert stats.queued_bytes <= 2_000_000 and stats.dropped >= 80
+        assert ep.hang is not None
+        ep.hang.set()
+        tracker.close(timeout=5)
