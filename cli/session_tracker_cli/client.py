@@ -47,6 +47,10 @@ class SessionSource(Protocol):
 
     def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]: ...
 
+    def full_range(self) -> tuple[datetime, datetime]:
+        """The start-time range holding every kept session (from the deployment's retention)."""
+        ...
+
     def analyze(self, session_id: str) -> dict[str, Any]: ...
 
     def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]: ...
@@ -97,6 +101,12 @@ class ApiSource:
             if not page.next_cursor:
                 return
             params["cursor"] = page.next_cursor
+
+    def full_range(self) -> tuple[datetime, datetime]:
+        from session_tracker.reading import EARLIEST, FUTURE_MARGIN
+
+        page = SessionRefPage.model_validate(self._request("GET", "/sessions", params={"limit": 1}))
+        return page.kept_since or EARLIEST, datetime.now(UTC) + FUTURE_MARGIN
 
     def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]:
         params: dict[str, Any] = {"from": iso(start), "to": iso(end), "limit": page_size}
@@ -187,6 +197,12 @@ class TableSource:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    def full_range(self) -> tuple[datetime, datetime]:
+        from session_tracker import reading
+        from session_tracker.config import get_config
+
+        return reading.full_range(datetime.now(UTC), get_config().session_tracking.retention)
 
     def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]:
         from session_tracker import reading

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 # front of every MCP server) must not pay for pydantic models, boto3 or rich. The session
 # models, the read path (which imports boto3) and rich are imported inside the commands.
 
-ALL_STUDENTS_LOOKBACK = timedelta(days=365)
-"""``export`` without ``--student`` or ``--since`` covers sessions started this long ago."""
 
 UrlOption = Annotated[
     str,
@@ -121,6 +119,16 @@ def write_export(export: SessionExport, out: Path) -> Path:
     return path
 
 
+FUTURE_MARGIN = timedelta(days=2)
+"""Calls may be dated up to the clock skew (1 day) ahead: an export without --until reads that far."""
+
+
+def _full_export_note(kept_from: datetime) -> str:
+    if kept_from.year <= 1970:  # models.MIN_YEAR (not imported: startup stays light)
+        return "exporting every session (data is kept forever: every start day is read; --since bounds it)"
+    return f"exporting every session kept (retention: started since {kept_from:%Y-%m-%d})"
+
+
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the <session_id>.json files (created).")],
     student: Annotated[
@@ -129,7 +137,7 @@ def export(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Only sessions started on/after this date or ISO time. Without --student it defaults to 365 days ago.",
+            help="Only sessions started on/after this date or ISO time. Without it: every session kept.",
             show_default=False,
         ),
     ] = None,
@@ -158,10 +166,11 @@ def export(
         if student:
             ids = [s.session_id for s in source.student_sessions(student, start=start, end=end)]
         else:
-            end = end or datetime.now(UTC)
-            if start is None:
-                start = end - ALL_STUDENTS_LOOKBACK
-                err.print(f"exporting every session started since {start:%Y-%m-%d} (use --since to go further back)")
+            if start is None:  # a full export: everything kept, whatever its age
+                kept_from, kept_to = source.full_range()
+                err.print(_full_export_note(kept_from))
+                start, end = kept_from, end or kept_to
+            end = end or datetime.now(UTC) + FUTURE_MARGIN
             ids = [r.session_id for r in source.all_sessions(start=start, end=end)]
         out.mkdir(parents=True, exist_ok=True)
         with Progress(

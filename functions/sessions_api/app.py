@@ -136,6 +136,7 @@ def list_sessions(
         end=reading.parse_bound(end, field="to", end=True),
         limit=limit,
         cursor=cursor,
+        retention=deps().config.session_tracking.retention,
     )
 
 

@@ -131,12 +131,68 @@ def test_a_small_export_prints_only_the_summary(monkeypatch, tmp_path) -> None:
     assert "exported 3 sessions (all students)" in result.output
 
 
-def test_export_without_since_says_how_far_back_it_goes(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(reading_cli, "open_source", lambda **_: _ManySessions(1))
+class _KeptSessions(_ManySessions):
+    """Sessions at given start times behind the real full-range rule of a deployment's retention."""
+
+    def __init__(self, starts: dict[str, datetime], retention: timedelta | None) -> None:
+        self.starts, self.retention, self.asked = starts, retention, []
+
+    def full_range(self) -> tuple[datetime, datetime]:
+        from session_tracker import reading
+
+        return reading.full_range(datetime.now(UTC), self.retention)
+
+    def all_sessions(self, *, start: datetime, end: datetime, page_size: int = 100) -> Iterator[SessionRef]:
+        self.asked.append((start, end))
+        for session_id, at in self.starts.items():
+            if start <= at <= end:
+                yield SessionRef(session_id=session_id, student_id="emma_smith", start_time=at)
+
+
+def test_a_full_export_with_retention_zero_exports_sessions_of_any_age(monkeypatch, tmp_path) -> None:
+    """Before: without --since only the last 365 days were read, whatever retention_days said."""
+    now = datetime.now(UTC)
+    source = _KeptSessions(
+        {"emma_smith_20200105_0900": datetime(2020, 1, 5, 9, tzinfo=UTC), "emma_smith_now": now}, None
+    )
+    monkeypatch.setattr(reading_cli, "open_source", lambda **_: source)
     result = CliRunner().invoke(app, ["export", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    since = (datetime.now(UTC) - reading_cli.ALL_STUDENTS_LOOKBACK).strftime("%Y-%m-%d")
-    assert f"exporting every session started since {since}" in result.output
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["emma_smith_20200105_0900", "emma_smith_now"]
+    assert "data is kept forever" in result.output
+
+
+def test_a_full_export_reads_exactly_the_retention_window_and_says_so(monkeypatch, tmp_path) -> None:
+    source = _KeptSessions({"emma_smith_soon": datetime.now(UTC) + timedelta(hours=20)}, timedelta(days=30))
+    monkeypatch.setattr(reading_cli, "open_source", lambda **_: source)
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [(start, end)] = source.asked
+    assert timedelta(days=31) < datetime.now(UTC) - start < timedelta(days=33)
+    assert end > datetime.now(UTC) + timedelta(days=1)  # calls dated within the clock skew are kept too
+    assert [p.stem for p in tmp_path.glob("*.json")] == ["emma_smith_soon"]
+    assert f"started since {start:%Y-%m-%d}" in result.output
+
+
+def test_a_date_bound_is_applied_only_when_asked_for(monkeypatch, tmp_path) -> None:
+    source = _KeptSessions({"emma_smith_20200105_0900": datetime(2020, 1, 5, 9, tzinfo=UTC)}, None)
+    monkeypatch.setattr(reading_cli, "open_source", lambda **_: source)
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path), "--since", "2021-01-01"])
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.glob("*.json")) == [] and source.asked[0][0] == datetime(2021, 1, 1, tzinfo=UTC)
+
+
+def test_the_api_source_takes_the_full_range_from_the_deployments_kept_since() -> None:
+    kept = "2025-11-01T00:00:00.000000Z"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/sessions"
+        body = {"sessions": [], "start": kept, "end": kept, "next_cursor": None, "kept_since": kept}
+        return httpx.Response(200, json=body)
+
+    source = ApiSource("http://api.test", "tok", transport=httpx.MockTransport(answer))
+    start, _ = source.full_range()
+    assert start == datetime(2025, 11, 1, tzinfo=UTC)
 
 
 def test_a_bad_since_date_names_the_option(tmp_path) -> None:

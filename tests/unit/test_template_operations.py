@@ -66,7 +66,7 @@ def test_every_function_has_a_log_group_with_retention(tpl: Template) -> None:
     for name in _functions(tpl):
         assert name in covered, f"{name} has no log group (logs would be kept forever)"
     for group in groups.values():
-        assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}
+        assert group["Properties"].get("RetentionInDays") == RETENTION_OR_FOREVER
 
 
 def test_dashboard_body_is_valid_json_once_substituted(tpl: Template) -> None:
@@ -157,3 +157,50 @@ def test_table_actions_are_scoped_to_the_table_and_its_indexes(tpl: Template) ->
                         statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                     )
                     assert all("SessionsTable" in json.dumps(r) for r in resources), (name, resources)
+
+
+# ------------------------------------------------------------ issue 13: one retention, private traces
+RETENTION_OR_FOREVER = {"Fn::If": ["KeepForever", {"Ref": "AWS::NoValue"}, {"Ref": "RetentionDays"}]}
+
+
+def test_one_retention_parameter_drives_table_ttl_s3_lifecycle_and_log_retention(tpl: Template) -> None:
+    """Before: TTL came from session_config.yaml, S3 from RetentionDays, logs from LogRetentionDays."""
+    assert "LogRetentionDays" not in tpl.data["Parameters"]
+    env = tpl.data["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["RETENTION_DAYS"] == {"Ref": "RetentionDays"}
+    bucket_rules = tpl.resources["BlobBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiry = next(r for r in bucket_rules if r["Id"] == "ExpireWithRetention")
+    assert expiry["ExpirationInDays"] == {"Fn::If": ["KeepForever", 1, {"Ref": "RetentionDays"}]}
+    for name, group in tpl.resources_of("AWS::Logs::LogGroup").items():
+        assert group["Properties"].get("RetentionInDays") == RETENTION_OR_FOREVER, name
+    allowed = tpl.data["Parameters"]["RetentionDays"]["AllowedValues"]
+    assert 0 in allowed and {1, 30, 365, 3653} <= set(allowed)  # CloudWatch accepts only these periods
+
+
+def test_the_functions_ttl_comes_from_the_retention_parameter(monkeypatch) -> None:
+    from session_tracker.config import load_config
+
+    monkeypatch.setenv("RETENTION_DAYS", "30")
+    assert load_config().session_tracking.retention_days == 30
+    monkeypatch.setenv("RETENTION_DAYS", "0")
+    assert load_config().session_tracking.retention is None
+
+
+def test_no_function_traces_what_it_returns_or_raises(tpl: Template) -> None:
+    env = tpl.data["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+    for name in _functions(tpl):
+        fn = tpl.resources[name]
+        own = ((fn.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        assert own.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false") == "false", name
+
+
+def test_the_cursor_key_is_a_secret_generated_per_stack(tpl: Template) -> None:
+    secret = tpl.resources["CursorSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    api = tpl.resources["SessionsApiFunction"]["Properties"]
+    assert api["Environment"]["Variables"]["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}
+    statements = api["Policies"][0]["Statement"] if isinstance(api["Policies"], list) else []
+    assert any(s.get("Action") == "secretsmanager:GetSecretValue" for s in statements)

@@ -84,6 +84,9 @@ class SessionRefPage(BaseModel):
     start: UtcDatetime
     end: UtcDatetime
     next_cursor: str | None = None
+    kept_since: UtcDatetime | None = None
+    """The oldest start time a stored session can still have (``retention_days``, plus a
+    margin); ``null``: data is kept forever. A full export reads from here."""
 
 
 def _number(value: Any) -> float | None:
@@ -189,6 +192,22 @@ def student_sessions(
     return SessionPage(student_id=student_id, sessions=[list_item(m) for m in metas], next_cursor=next_cursor)
 
 
+RETENTION_MARGIN = timedelta(days=2)
+"""Slack on the retention bound: a session's start precedes the event time its TTL counts from."""
+FUTURE_MARGIN = timedelta(days=2)
+"""How far past ``now`` a full export looks: calls may be dated up to the clock skew ahead."""
+
+
+def kept_since(now: datetime, retention: timedelta | None) -> datetime | None:
+    """The oldest start time a kept session can have; ``None`` when data is kept forever."""
+    return now - retention - RETENTION_MARGIN if retention is not None else None
+
+
+def full_range(now: datetime, retention: timedelta | None) -> tuple[datetime, datetime]:
+    """The start-time range of *every* kept session: a full export, no date bound applied."""
+    return kept_since(now, retention) or EARLIEST, now + FUTURE_MARGIN
+
+
 def sessions_between(
     *,
     store: SessionStore,
@@ -197,6 +216,7 @@ def sessions_between(
     end: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    retention: timedelta | None = None,
 ) -> SessionRefPage:
     """A page of every student's sessions that started in ``[start, end]``, newest first.
 
@@ -206,7 +226,9 @@ def sessions_between(
     high = end or now
     low, high = time_range(start or high - RECENT, high)
     refs, next_cursor = store.list_sessions_between(start=low, end=high, limit=limit, cursor=cursor)
-    return SessionRefPage(sessions=refs, start=low, end=high, next_cursor=next_cursor)
+    return SessionRefPage(
+        sessions=refs, start=low, end=high, next_cursor=next_cursor, kept_since=kept_since(now, retention)
+    )
 
 
 HEALTH_TTL = timedelta(seconds=10)
