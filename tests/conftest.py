@@ -92,6 +92,14 @@ def moto_store(moto_client, template):
 
 
 @pytest.fixture
+def fake_store():
+    """The in-memory store (same behaviour as DynamoStore; no AWS, no moto)."""
+    from session_tracker.store.fake import InMemoryStore
+
+    return InMemoryStore(retention_days=365)
+
+
+@pytest.fixture
 def ddb_client(dynamodb_local, template) -> Iterator[object]:
     """A client for DynamoDB Local (or moto when java is missing)."""
     if dynamodb_local is None:

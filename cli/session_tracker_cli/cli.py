@@ -164,6 +164,7 @@ def usage(
     import boto3
 
     from session_tracker.analysis import daily_usage
+    from session_tracker.config import get_config
     from session_tracker.store import DynamoStore
 
     day = date or datetime.now(UTC).date().isoformat()
@@ -174,7 +175,8 @@ def usage(
     if not table:
         raise typer.BadParameter("name the table (or set SESSION_TRACKER_TABLE)", param_hint="--table")
     store = DynamoStore(table, client=boto3.client("dynamodb", endpoint_url=endpoint_url))
-    typer.echo(json.dumps(daily_usage(store, day).model_dump(mode="json"), indent=2))
+    usage = daily_usage(store, day, config=get_config().analysis)
+    typer.echo(json.dumps(usage.model_dump(mode="json"), indent=2))
 
 
 def main() -> None:

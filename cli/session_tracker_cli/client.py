@@ -224,7 +224,8 @@ class TableSource:
         except ImportError as exc:
             raise SourceError("on-request analysis is not available in this installation") from exc
         with _table_errors(self.table):
-            result = analysis.request_analysis(session_id, store=self.store, now=datetime.now(UTC))
+            config = importlib.import_module("session_tracker.config").get_config().analysis
+            result = analysis.request_analysis(session_id, store=self.store, now=datetime.now(UTC), config=config)
         if hasattr(result, "model_dump"):
             dumped: dict[str, Any] = result.model_dump(mode="json")
             return dumped

@@ -54,7 +54,7 @@ def test_the_scheduled_handler_closes_idle_sessions_and_queues_their_analysis(ha
     assert handler()["closed"] == []
 
 
-def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
+def test_calls_racing_the_closer_are_never_lost(racing_store) -> None:
     """Each student's session is due; a call stamped within the timeout arrives while the closer runs.
 
     Whoever wins, every call is stored once, and no closed session holds a call later than its end.
@@ -62,7 +62,7 @@ def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
     base = datetime(2026, 1, 17, 14, 0, tzinfo=UTC)
     students = [f"race_{n:02d}" for n in range(24)]
     for student in students:
-        log_interactions([call(student, at=base)], store=ddb_store, now=base, timeout=TIMEOUT)
+        log_interactions([call(student, at=base)], store=racing_store, now=base, timeout=TIMEOUT)
     now = base + minutes(11)
     start = threading.Barrier(len(students) + 1)
     errors: list[BaseException] = []
@@ -71,7 +71,10 @@ def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
         try:
             start.wait()
             log_interactions(
-                [call(student, at=base + minutes(9), function="racing_call")], store=ddb_store, now=now, timeout=TIMEOUT
+                [call(student, at=base + minutes(9), function="racing_call")],
+                store=racing_store,
+                now=now,
+                timeout=TIMEOUT,
             )
         except BaseException as exc:
             errors.append(exc)
@@ -80,14 +83,14 @@ def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
     for thread in threads:
         thread.start()
     start.wait()
-    report = close_idle_sessions(store=ddb_store, now=now, timeout=TIMEOUT, request_analysis=False, workers=8)
+    report = close_idle_sessions(store=racing_store, now=now, timeout=TIMEOUT, request_analysis=False, workers=8)
     for thread in threads:
         thread.join()
     assert not errors
     assert len(report.closed) + len(report.raced) <= len(students)
     print(f"race outcome: {len(report.closed)} closed first, {len(report.raced)} lost to a call")
     for student in students:
-        sessions = _sessions_of(ddb_store, student)
+        sessions = _sessions_of(racing_store, student)
         calls = [(meta, rec) for meta, records in sessions for rec in records]
         assert sorted(rec.function for _, rec in calls) == ["get_student_context", "racing_call"], student
         # Whoever wins the race, the call is 9 minutes after the first: one session, as the rules say.
@@ -98,19 +101,15 @@ def test_calls_racing_the_closer_are_never_lost(ddb_store) -> None:
             else:
                 assert meta.status == "active"
     # A later run closes whatever is still open and idle.
-    close_idle_sessions(store=ddb_store, now=now + minutes(20), timeout=TIMEOUT, request_analysis=False)
-    assert ddb_store.due_sessions(now + minutes(20), limit=100) == []
+    close_idle_sessions(store=racing_store, now=now + minutes(20), timeout=TIMEOUT, request_analysis=False)
+    assert racing_store.due_sessions(now + minutes(20), limit=100) == []
 
 
-def _sessions_of(store: DynamoStore, student: str) -> list[tuple[SessionMeta, list[Any]]]:
-    out = store.client.query(
-        TableName=store.table_name,
-        IndexName="GSI1",
-        KeyConditionExpression="gsi1pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"STUDENT#{student}"}},
+def _sessions_of(store: Any, student: str) -> list[tuple[SessionMeta, list[Any]]]:
+    listed, _ = store.list_student_sessions(
+        student, start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2027, 1, 1, tzinfo=UTC), limit=100
     )
-    ids = [item["session_id"]["S"] for item in out["Items"]]
-    return [store.read_session(sid) for sid in ids]
+    return [store.read_session(meta.session_id) for meta in listed]
 
 
 def _bulk_open(store: DynamoStore, n: int, last: datetime) -> None:

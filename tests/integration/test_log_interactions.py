@@ -60,18 +60,18 @@ def test_same_minute_collision_gets_suffix(store) -> None:
     assert late.session_id == "max_20260117_1400"
 
 
-def test_second_session_in_same_minute_gets_suffix_2(store) -> None:
+def test_second_session_in_same_minute_gets_suffix_2(dynamo_store) -> None:
     # The first session is created by an explicit handoff id equal to the generated one, for a
     # different first call, then the student's head sequence starts a session in that minute.
-    log(store, call(student="ann", at=T0, session_id="ann_20260117_1430"))
+    log(dynamo_store, call(student="ann", at=T0, session_id="ann_20260117_1430"))
     # head now points at ann_20260117_1430 with last activity T0; a platform end marks it ended:
-    store.client.update_item(
-        TableName=store.table_name,
+    dynamo_store.client.update_item(
+        TableName=dynamo_store.table_name,
         Key={"PK": {"S": "STUDENT#ann"}, "SK": {"S": "HEAD"}},
         UpdateExpression="SET ended_at = :e",
         ExpressionAttributeValues={":e": {"S": "2026-01-17T14:30:06.000000Z"}},
     )
-    result = log(store, call(student="ann", at=T0 + timedelta(seconds=30)))[0]
+    result = log(dynamo_store, call(student="ann", at=T0 + timedelta(seconds=30)))[0]
     assert result.session_id == "ann_20260117_1430_2"
     assert result.new_session
 
@@ -153,53 +153,59 @@ def test_duplicate_inside_a_batch_is_reported_not_stored_twice(store) -> None:
     assert store.read_session(results[0].session_id)[0].interaction_count == 1
 
 
-def test_steady_state_costs_two_requests_per_call(store) -> None:
-    log(store, call(at=T0))
-    with count_requests(store.client) as counts:
-        log(store, call(at=T0 + minutes(1)))
+def test_steady_state_costs_two_requests_per_call(dynamo_store) -> None:
+    log(dynamo_store, call(at=T0))
+    with count_requests(dynamo_store.client) as counts:
+        log(dynamo_store, call(at=T0 + minutes(1)))
     assert sum(counts.values()) == 2, counts
     assert counts == {"GetItem": 1, "TransactWriteItems": 1}
 
 
-def test_batch_of_25_for_one_student_costs_two_requests(store) -> None:
-    log(store, call(at=T0))
+def test_batch_of_25_for_one_student_costs_two_requests(dynamo_store) -> None:
+    log(dynamo_store, call(at=T0))
     batch = [call(at=T0 + timedelta(seconds=10 * i), interaction_id=f"b{i}") for i in range(1, 26)]
-    with count_requests(store.client) as counts:
-        results = log(store, *batch)
+    with count_requests(dynamo_store.client) as counts:
+        results = log(dynamo_store, *batch)
     assert sum(counts.values()) == 2, counts
     assert {r.session_id for r in results} == {"emma_smith_20260117_1430"}
 
 
-def test_boundary_costs_two_requests(store) -> None:
-    log(store, call(at=T0))
-    with count_requests(store.client) as counts:
-        log(store, call(at=T0 + minutes(30)))
+def test_boundary_costs_two_requests(dynamo_store) -> None:
+    log(dynamo_store, call(at=T0))
+    with count_requests(dynamo_store.client) as counts:
+        log(dynamo_store, call(at=T0 + minutes(30)))
     assert counts == {"GetItem": 1, "TransactWriteItems": 1}
 
 
-def test_items_carry_ttl_from_retention(store) -> None:
-    log(store, call(at=T0))
-    item = store.client.get_item(
-        TableName=store.table_name, Key={"PK": {"S": "SESSION#emma_smith_20260117_1430"}, "SK": {"S": "META"}}
+def test_items_carry_ttl_from_retention(dynamo_store) -> None:
+    log(dynamo_store, call(at=T0))
+    item = dynamo_store.client.get_item(
+        TableName=dynamo_store.table_name, Key={"PK": {"S": "SESSION#emma_smith_20260117_1430"}, "SK": {"S": "META"}}
     )["Item"]
     expected = int((T0 + timedelta(days=365)).timestamp())
     assert int(item["expires_at"]["N"]) == expected
 
 
-def test_thirty_concurrent_first_calls_create_exactly_one_session(ddb_store) -> None:
-    """Real concurrency against DynamoDB Local: 30 threads, one student, same instant."""
+def _own_store(store):
+    """A store of its own for one racing thread (its own HTTP client for DynamoDB)."""
+    if not hasattr(store, "client"):
+        return store  # the fake: one shared store, each method atomic like a transaction
     import boto3
 
     from session_tracker.store import DynamoStore
 
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=store.client.meta.endpoint_url)
+    return DynamoStore(store.table_name, client=client)
+
+
+def test_thirty_concurrent_first_calls_create_exactly_one_session(racing_store) -> None:
+    """Real concurrency: 30 threads, one student, same instant (DynamoDB Local and the fake)."""
     barrier = threading.Barrier(30)
     results: list[str] = []
     errors: list[BaseException] = []
-    endpoint = ddb_store.client.meta.endpoint_url
 
     def worker(i: int) -> None:
-        client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
-        own = DynamoStore(ddb_store.table_name, client=client)
+        own = _own_store(racing_store)
         barrier.wait()
         try:
             [r] = log_interactions(
@@ -219,15 +225,10 @@ def test_thirty_concurrent_first_calls_create_exactly_one_session(ddb_store) -> 
         t.join()
     assert not errors, errors
     assert set(results) == {"racer_20260117_1430"}
-    meta, records = ddb_store.read_session("racer_20260117_1430")
+    meta, records = racing_store.read_session("racer_20260117_1430")
     assert meta.interaction_count == 30 and len(records) == 30
-    sessions = ddb_store.client.query(
-        TableName=ddb_store.table_name,
-        IndexName="GSI1",
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": "STUDENT#racer"}},
-    )["Items"]
-    assert len(sessions) == 1
+    listed, _ = racing_store.list_student_sessions("racer", start=T0 - minutes(60), end=T0 + minutes(60))
+    assert [m.session_id for m in listed] == ["racer_20260117_1430"]
 
 
 def test_a_call_within_the_timeout_reopens_a_session_the_idle_closer_closed(store) -> None:
@@ -260,13 +261,13 @@ def test_a_call_past_the_timeout_of_an_idle_closed_session_starts_a_new_one(stor
     assert store.get_session(first.session_id).status == "closed"
 
 
-def test_a_steady_state_call_after_a_reopen_costs_two_requests(store) -> None:
+def test_a_steady_state_call_after_a_reopen_costs_two_requests(dynamo_store) -> None:
     from session_tracker.lifecycle import close_idle_sessions
 
-    log(store, call(at=T0))
-    close_idle_sessions(store=store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
-    with count_requests(store.client) as reopen:
-        log(store, call(at=T0 + minutes(5)))
-    with count_requests(store.client) as steady:
-        log(store, call(at=T0 + minutes(6)))
+    log(dynamo_store, call(at=T0))
+    close_idle_sessions(store=dynamo_store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
+    with count_requests(dynamo_store.client) as reopen:
+        log(dynamo_store, call(at=T0 + minutes(5)))
+    with count_requests(dynamo_store.client) as steady:
+        log(dynamo_store, call(at=T0 + minutes(6)))
     assert sum(reopen.values()) == 2 and sum(steady.values()) == 2

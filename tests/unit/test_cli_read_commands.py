@@ -69,7 +69,7 @@ def test_analyze_of_an_unknown_session_exits_2(monkeypatch) -> None:
 def test_analyze_with_table_calls_request_analysis_directly(monkeypatch) -> None:
     calls: list[tuple[str, Any, datetime]] = []
 
-    def request_analysis(session_id: str, *, store: Any, now: datetime) -> dict[str, str]:
+    def request_analysis(session_id: str, *, store: Any, now: datetime, config: Any) -> dict[str, str]:
         calls.append((session_id, store, now))
         return {"session_id": session_id, "status": "requested"}
 
@@ -212,7 +212,7 @@ def test_table_errors_are_one_readable_line_not_a_traceback(moto_client, tmp_pat
 def test_analyze_with_table_of_an_unknown_session_exits_2(monkeypatch) -> None:
     from session_tracker.errors import NotFound
 
-    def request_analysis(session_id: str, *, store: Any, now: datetime) -> None:
+    def request_analysis(session_id: str, *, store: Any, now: datetime, config: Any) -> None:
         raise NotFound(f"no session {session_id!r}", field="session_id")
 
     fake = types.ModuleType("session_tracker.analysis")

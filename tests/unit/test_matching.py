@@ -83,10 +83,16 @@ def blobs(tmp_path):
 
 
 @pytest.fixture
-def ingest(moto_store: DynamoStore, blobs):
+def store(request: pytest.FixtureRequest):
+    """The test's store: moto when the test inspects DynamoDB items or requests, else the fake."""
+    return request.getfixturevalue("moto_store" if "moto_store" in request.fixturenames else "fake_store")
+
+
+@pytest.fixture
+def ingest(store, blobs):
     def run(body: dict[str, Any], *, now: datetime = NOW, settings: MatchSettings = SETTINGS) -> WebhookResult:
         parsed = parse_session_data(body) if "platform" in body else event(body)
-        return ingest_platform_event(parsed, store=moto_store, blobs=blobs, now=now, settings=settings)
+        return ingest_platform_event(parsed, store=store, blobs=blobs, now=now, settings=settings)
 
     return run
 
@@ -108,12 +114,12 @@ def raw_meta(store: DynamoStore, session_id: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ strategies
-def test_explicit_session_id_in_assistant_overrides_metadata_merges_the_real_report(moto_store, ingest) -> None:
+def test_explicit_session_id_in_assistant_overrides_metadata_merges_the_real_report(fake_store, ingest) -> None:
     """Sample end-of-call-report.full names emma_smith_20260117_1430, the MCP session of that call."""
-    [sid] = log(moto_store, call("emma_smith", datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)))
+    [sid] = log(fake_store, call("emma_smith", datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)))
     result = ingest(vapi_sample("end-of-call-report.full"), now=datetime(2026, 1, 17, 14, 32, tzinfo=UTC))
     assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "explicit")
-    out = export(moto_store, sid)
+    out = export(fake_store, sid)
     assert out.status == "completed"
     assert out.end_time == datetime(2026, 1, 17, 14, 31, 44, 418000, tzinfo=UTC)
     assert out.conversation is not None
@@ -132,43 +138,43 @@ def test_explicit_session_id_in_assistant_overrides_metadata_merges_the_real_rep
     assert out.matching["strategy"] == "explicit" and out.matching["source"] == "session_id"
 
 
-def test_explicit_session_id_in_variable_values_also_counts(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("liam_b", CALL_START))
+def test_explicit_session_id_in_variable_values_also_counts(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("liam_b", CALL_START))
     body = vapi_body()
     body["message"]["call"]["assistantOverrides"]["variableValues"]["session_id"] = sid
     assert ingest(body).strategy == "explicit"
 
 
-def test_explicit_call_id_carried_by_logged_interactions(moto_store, ingest) -> None:
+def test_explicit_call_id_carried_by_logged_interactions(fake_store, ingest) -> None:
     """The MCP server passed VAPI's call id through: the report (no ids of its own) joins that session."""
-    [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1), call_id="call-1", platform="vapi"))
+    [sid] = log(fake_store, call("liam_b", CALL_START + minutes(1), call_id="call-1", platform="vapi"))
     result = ingest(vapi_body("call-1"))
     assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "explicit")
-    assert export(moto_store, sid).matching["source"] == "call_id"
+    assert export(fake_store, sid).matching["source"] == "call_id"
 
 
-def test_student_id_from_variable_values_matches_the_overlapping_session(moto_store, ingest) -> None:
-    sid, _ = log(moto_store, call("mia_w", CALL_START + minutes(2)), call("mia_w", CALL_START + minutes(6)))
+def test_student_id_from_variable_values_matches_the_overlapping_session(fake_store, ingest) -> None:
+    sid, _ = log(fake_store, call("mia_w", CALL_START + minutes(2)), call("mia_w", CALL_START + minutes(6)))
     result = ingest(vapi_body(student_id="mia_w"))
     assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "student_id")
-    assert export(moto_store, sid).matching["source"] == "variableValues"
+    assert export(fake_store, sid).matching["source"] == "variableValues"
 
 
-def test_student_id_from_the_configured_phone_map(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("jacob_m", CALL_START + minutes(1)))
+def test_student_id_from_the_configured_phone_map(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("jacob_m", CALL_START + minutes(1)))
     settings = MatchSettings(phone_map={"+1 (617) 555-0187": "jacob_m"})
     result = ingest(vapi_body(phone="+16175550187"), settings=settings)
     assert (result.session_id, result.strategy) == (sid, "student_id")
-    assert export(moto_store, sid).matching["source"] == "phone_map"
+    assert export(fake_store, sid).matching["source"] == "phone_map"
 
 
-def test_student_id_extracted_from_the_opening_turns_with_a_configured_pattern(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("ava_j", CALL_START + minutes(1)))
+def test_student_id_extracted_from_the_opening_turns_with_a_configured_pattern(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("ava_j", CALL_START + minutes(1)))
     transcript = "AI: Hello! Who am I talking to?\nUser: it's me, learner code ava_j.\nAI: Great."
     settings = MatchSettings(student_id_patterns=[r"learner code (?P<student_id>[a-z_]+)"])
     result = ingest(vapi_body(transcript=transcript), settings=settings)
     assert (result.session_id, result.strategy) == (sid, "student_id")
-    assert export(moto_store, sid).matching["source"] == "transcript"
+    assert export(fake_store, sid).matching["source"] == "transcript"
 
 
 def test_default_pattern_reads_a_spoken_student_id_but_only_in_the_opening_turns() -> None:
@@ -178,82 +184,82 @@ def test_default_pattern_reads_a_spoken_student_id_but_only_in_the_opening_turns
     assert extract_student_id(late, SETTINGS) == (None, None)
 
 
-def test_student_id_from_the_conversations_tool_call_arguments(moto_store, ingest) -> None:
+def test_student_id_from_the_conversations_tool_call_arguments(fake_store, ingest) -> None:
     body = copy.deepcopy(vapi_sample("end-of-call-report.full"))
     overrides = body["message"]["call"]["assistantOverrides"]
     overrides["metadata"].pop("session_id")
     overrides["variableValues"].pop("student_id")
-    [sid] = log(moto_store, call("emma_smith", datetime(2026, 1, 17, 14, 30, 13, tzinfo=UTC)))
+    [sid] = log(fake_store, call("emma_smith", datetime(2026, 1, 17, 14, 30, 13, tzinfo=UTC)))
     result = ingest(body, now=datetime(2026, 1, 17, 14, 32, tzinfo=UTC))
     assert (result.session_id, result.strategy) == (sid, "student_id")
-    assert export(moto_store, sid).matching["source"] == "transcript_tool_call"
+    assert export(fake_store, sid).matching["source"] == "transcript_tool_call"
 
 
-def test_time_window_matches_a_session_of_that_student_just_outside_the_call(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("mia_w", CALL_START - minutes(4)))
+def test_time_window_matches_a_session_of_that_student_just_outside_the_call(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("mia_w", CALL_START - minutes(4)))
     result = ingest(vapi_body(student_id="mia_w"))
     assert (result.session_id, result.strategy) == (sid, "time_window")
 
 
-def test_out_of_window_call_gets_a_new_session_for_the_known_student(moto_store, ingest) -> None:
-    [old] = log(moto_store, call("mia_w", CALL_START - minutes(20)))
+def test_out_of_window_call_gets_a_new_session_for_the_known_student(fake_store, ingest) -> None:
+    [old] = log(fake_store, call("mia_w", CALL_START - minutes(20)))
     result = ingest(vapi_body(student_id="mia_w"))
     assert (result.outcome, result.strategy, result.status) == ("created", "student_id", "completed")
     assert result.session_id == "mia_w_20260302_1500" != old
-    out = export(moto_store, result.session_id)
+    out = export(fake_store, result.session_id)
     assert (out.start_time, out.end_time, out.mcp_interactions) == (CALL_START, CALL_END, [])
 
 
-def test_match_window_is_configurable(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("mia_w", CALL_START - minutes(20)))
+def test_match_window_is_configurable(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("mia_w", CALL_START - minutes(20)))
     result = ingest(vapi_body(student_id="mia_w"), settings=MatchSettings(match_window=minutes(30)))
     assert (result.session_id, result.strategy) == (sid, "time_window")
 
 
-def test_unknown_student_matches_exactly_one_active_session_in_the_window(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("zoe_k", CALL_START + minutes(3)))
-    log(moto_store, call("old_timer", CALL_START - minutes(40)))  # active but far from the call
+def test_unknown_student_matches_exactly_one_active_session_in_the_window(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("zoe_k", CALL_START + minutes(3)))
+    log(fake_store, call("old_timer", CALL_START - minutes(40)))  # active but far from the call
     result = ingest(vapi_body())
     assert (result.outcome, result.session_id, result.strategy) == ("merged", sid, "time_window")
-    assert export(moto_store, sid).matching["source"] == "single_active_session"
+    assert export(fake_store, sid).matching["source"] == "single_active_session"
 
 
-def test_unknown_student_with_two_candidate_sessions_is_unmatched_and_kept(moto_store, ingest) -> None:
-    log(moto_store, call("zoe_k", CALL_START + minutes(3)), call("max_r", CALL_START + minutes(2)))
+def test_unknown_student_with_two_candidate_sessions_is_unmatched_and_kept(fake_store, ingest) -> None:
+    log(fake_store, call("zoe_k", CALL_START + minutes(3)), call("max_r", CALL_START + minutes(2)))
     result = ingest(vapi_body())
     assert (result.outcome, result.strategy, result.status) == ("created", "none", "unmatched")
-    out = export(moto_store, result.session_id)
+    out = export(fake_store, result.session_id)
     assert (out.student_id, out.status) == (UNKNOWN_STUDENT, "unmatched")
     assert out.conversation["transcript"] == "AI: Hi! Ready?\nUser: Yes, let's go."
     assert "2 active sessions" in out.matching["reason"]
 
 
-def test_unmatched_report_is_kept_and_listed_for_the_unknown_student(moto_store, ingest) -> None:
+def test_unmatched_report_is_kept_and_listed_for_the_unknown_student(fake_store, ingest) -> None:
     result = ingest(vapi_body())
     assert (result.strategy, result.status, result.session_id) == ("none", "unmatched", "unknown_20260302_1500")
-    listed, _ = moto_store.list_student_sessions(UNKNOWN_STUDENT, start=CALL_START - minutes(60), end=NOW)
+    listed, _ = fake_store.list_student_sessions(UNKNOWN_STUDENT, start=CALL_START - minutes(60), end=NOW)
     assert [m.session_id for m in listed] == [result.session_id]
 
 
 # ------------------------------------------------------------- report before MCP
-def test_report_before_any_mcp_call_yields_a_session_later_calls_join_by_call_id(moto_store, ingest) -> None:
+def test_report_before_any_mcp_call_yields_a_session_later_calls_join_by_call_id(fake_store, ingest) -> None:
     created = ingest(vapi_body("call-9", student_id="noah_p"))
     assert created.outcome == "created"
     late = call("noah_p", CALL_END + minutes(30), call_id="call-9")  # logged late, after the call ended
-    assert log(moto_store, late) == [created.session_id]
-    assert len(export(moto_store, created.session_id).mcp_interactions) == 1
+    assert log(fake_store, late) == [created.session_id]
+    assert len(export(fake_store, created.session_id).mcp_interactions) == 1
 
 
-def test_report_before_mcp_calls_that_happened_during_the_call_joins_them(moto_store, ingest) -> None:
+def test_report_before_mcp_calls_that_happened_during_the_call_joins_them(fake_store, ingest) -> None:
     created = ingest(vapi_body("call-9", student_id="noah_p"))
-    assert log(moto_store, call("noah_p", CALL_START + minutes(2))) == [created.session_id]
+    assert log(fake_store, call("noah_p", CALL_START + minutes(2))) == [created.session_id]
 
 
-def test_a_call_after_the_reported_end_starts_a_new_session(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("noah_p", CALL_START + minutes(1)))
+def test_a_call_after_the_reported_end_starts_a_new_session(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("noah_p", CALL_START + minutes(1)))
     ingest(vapi_body(student_id="noah_p"))
-    assert moto_store.get_head("noah_p").ended_at == CALL_END
-    [after] = log(moto_store, call("noah_p", CALL_END + minutes(2)))
+    assert fake_store.get_head("noah_p").ended_at == CALL_END
+    [after] = log(fake_store, call("noah_p", CALL_END + minutes(2)))
     assert after != sid
 
 
@@ -283,31 +289,31 @@ def test_late_report_merges_into_the_closed_session_by_event_time(moto_store, in
     assert item["pending_analysis"] is True and item["content_updated_at"]
 
 
-def test_data_later_than_late_data_hours_is_kept_as_an_unmatched_session(moto_store, ingest) -> None:
-    [early] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+def test_data_later_than_late_data_hours_is_kept_as_an_unmatched_session(fake_store, ingest) -> None:
+    [early] = log(fake_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body("call-1", student_id="liam_b"))
     result = ingest(
         vapi_body("call-1", student_id="liam_b", message_type="status-update"), now=NOW + timedelta(hours=30)
     )
     assert (result.outcome, result.status, result.strategy) == ("created", "unmatched", "none")
     assert result.session_id != early
-    assert export(moto_store, result.session_id).matching["candidate_session_id"] == early
+    assert export(fake_store, result.session_id).matching["candidate_session_id"] == early
 
 
-def test_a_report_for_back_filled_calls_merges_into_the_session_closed_just_now(moto_store, ingest) -> None:
+def test_a_report_for_back_filled_calls_merges_into_the_session_closed_just_now(fake_store, ingest) -> None:
     """The calls carry old timestamps, but the idle closer closed the session a minute ago:
     late data is counted from when the session was closed, not from its event times."""
     from session_tracker.lifecycle import close_idle_sessions
 
-    [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+    [sid] = log(fake_store, call("liam_b", CALL_START + minutes(1)))
     wall = CALL_START + timedelta(days=40)
-    assert close_idle_sessions(store=moto_store, now=wall, timeout=TIMEOUT, request_analysis=False, workers=1).closed
+    assert close_idle_sessions(store=fake_store, now=wall, timeout=TIMEOUT, request_analysis=False, workers=1).closed
     result = ingest(vapi_body("call-1", student_id="liam_b"), now=wall + minutes(1))
     assert (result.outcome, result.session_id, result.status) == ("merged", sid, "completed")
 
 
-def test_late_data_hours_is_configurable(moto_store, ingest) -> None:
-    [early] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+def test_late_data_hours_is_configurable(fake_store, ingest) -> None:
+    [early] = log(fake_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body("call-1", student_id="liam_b"))
     settings = MatchSettings(late_data=timedelta(hours=48))
     body = vapi_body("call-1", student_id="liam_b", message_type="status-update")
@@ -334,52 +340,52 @@ def test_the_same_delivery_twice_changes_nothing(moto_store, ingest) -> None:
     assert raw_meta(moto_store, sid) == before
 
 
-def test_status_update_ended_marks_the_call_ended_when_no_report_follows(moto_store, ingest) -> None:
+def test_status_update_ended_marks_the_call_ended_when_no_report_follows(fake_store, ingest) -> None:
     """Sample status-update.ended-abnormal: the worker died, no report will come."""
     at = datetime(2026, 1, 24, 10, 41, 50, tzinfo=UTC)
-    [sid] = log(moto_store, call("mia_wilson", datetime(2026, 1, 24, 10, 41, 33, tzinfo=UTC)))
+    [sid] = log(fake_store, call("mia_wilson", datetime(2026, 1, 24, 10, 41, 33, tzinfo=UTC)))
     result = ingest(vapi_sample("status-update.ended-abnormal"), now=at)
     assert (result.outcome, result.session_id, result.status) == ("merged", sid, "completed")
-    out = export(moto_store, sid)
+    out = export(fake_store, sid)
     assert out.vapi_metadata["ended_reason"] == "call.in-progress.error-vapifault-worker-died"
     assert out.conversation["partial"] is True
     assert out.conversation["transcript"].endswith("User: Three hundred forty.")
-    assert moto_store.get_head("mia_wilson").ended_at == datetime(2026, 1, 24, 10, 41, 45, 660000, tzinfo=UTC)
+    assert fake_store.get_head("mia_wilson").ended_at == datetime(2026, 1, 24, 10, 41, 45, 660000, tzinfo=UTC)
 
 
-def test_report_after_status_ended_replaces_the_partial_transcript(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+def test_report_after_status_ended_replaces_the_partial_transcript(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body(student_id="liam_b", message_type="status-update", transcript="AI: Hi"))
     result = ingest(vapi_body(student_id="liam_b", transcript="AI: Hi\nUser: the whole thing"))
     assert (result.outcome, result.session_id) == ("merged", sid)
-    conversation = export(moto_store, sid).conversation
+    conversation = export(fake_store, sid).conversation
     assert conversation["transcript"] == "AI: Hi\nUser: the whole thing" and "partial" not in conversation
 
 
-def test_report_naming_the_student_claims_the_unmatched_session_of_its_call(moto_store, ingest) -> None:
+def test_report_naming_the_student_claims_the_unmatched_session_of_its_call(fake_store, ingest) -> None:
     """A status-update without a student made an unmatched session; the report names the student."""
     first = ingest(vapi_body("call-u", student_id=None, message_type="status-update", transcript="AI: Hi"))
     assert (first.outcome, first.status) == ("created", "unmatched")
     result = ingest(vapi_body("call-u", student_id="noah_k", transcript="AI: Hi\nUser: I'm Noah"))
     assert (result.outcome, result.session_id, result.status) == ("merged", first.session_id, "completed")
-    out = export(moto_store, first.session_id)
+    out = export(fake_store, first.session_id)
     assert (out.student_id, out.status) == ("noah_k", "completed")
     assert out.conversation["transcript"] == "AI: Hi\nUser: I'm Noah"
-    assert [m.session_id for m in moto_store.student_sessions_before("noah_k", NOW + timedelta(days=1))] == [
+    assert [m.session_id for m in fake_store.student_sessions_before("noah_k", NOW + timedelta(days=1))] == [
         first.session_id
     ]
 
 
-def test_status_ended_after_the_report_keeps_the_report(moto_store, ingest) -> None:
-    [sid] = log(moto_store, call("liam_b", CALL_START + minutes(1)))
+def test_status_ended_after_the_report_keeps_the_report(fake_store, ingest) -> None:
+    [sid] = log(fake_store, call("liam_b", CALL_START + minutes(1)))
     ingest(vapi_body(student_id="liam_b", transcript="AI: full report"))
     result = ingest(vapi_body(student_id="liam_b", message_type="status-update", transcript="AI: partial"))
     assert (result.outcome, result.session_id) == ("merged", sid)
-    assert export(moto_store, sid).conversation["transcript"] == "AI: full report"
+    assert export(fake_store, sid).conversation["transcript"] == "AI: full report"
 
 
-def test_a_second_call_in_the_same_session_is_appended(moto_store, ingest) -> None:
-    sid, same = log(moto_store, call("liam_b", CALL_START + minutes(1)), call("liam_b", CALL_START + minutes(9)))
+def test_a_second_call_in_the_same_session_is_appended(fake_store, ingest) -> None:
+    sid, same = log(fake_store, call("liam_b", CALL_START + minutes(1)), call("liam_b", CALL_START + minutes(9)))
     assert same == sid
     ingest(vapi_body("call-a", CALL_START, CALL_START + minutes(5), student_id="liam_b", transcript="AI: one"))
     ingest(
@@ -387,7 +393,7 @@ def test_a_second_call_in_the_same_session_is_appended(moto_store, ingest) -> No
             "call-b", CALL_START + minutes(8), CALL_START + minutes(14), student_id="liam_b", transcript="AI: two"
         )
     )
-    out = export(moto_store, sid)
+    out = export(fake_store, sid)
     assert out.conversation["transcript"] == "AI: one\n\nAI: two"
     assert out.conversation["call_ids"] == ["call-a", "call-b"]
     assert out.conversation["call_duration"] == 660
@@ -397,21 +403,21 @@ def test_a_second_call_in_the_same_session_is_appended(moto_store, ingest) -> No
     ]
 
 
-def test_duration_comes_from_started_and_ended_at_without_an_explicit_field(moto_store, ingest) -> None:
+def test_duration_comes_from_started_and_ended_at_without_an_explicit_field(fake_store, ingest) -> None:
     result = ingest(vapi_body(student_id="liam_b"))
-    assert export(moto_store, result.session_id).conversation["call_duration"] == 480
+    assert export(fake_store, result.session_id).conversation["call_duration"] == 480
     later = CALL_START + timedelta(hours=2)
     body = vapi_body("call-2", later, later + minutes(8), student_id="liam_b")
     body["message"]["durationSeconds"] = 470.5
     other = ingest(body, now=NOW + timedelta(hours=3))
     assert other.session_id != result.session_id
-    assert export(moto_store, other.session_id).conversation["call_duration"] == 470.5
+    assert export(fake_store, other.session_id).conversation["call_duration"] == 470.5
 
 
-def test_unicode_transcripts_survive_unchanged(moto_store, ingest) -> None:
+def test_unicode_transcripts_survive_unchanged(fake_store, ingest) -> None:
     text = "AI: ¿Cuánto es 7×8? 🤔\nUser: 五十六 — fifty-six\nAI: Ça marche ✅"  # noqa: RUF001
     result = ingest(vapi_body(student_id="lucía.g", transcript=text))
-    assert export(moto_store, result.session_id).conversation["transcript"] == text
+    assert export(fake_store, result.session_id).conversation["transcript"] == text
 
 
 def test_huge_transcripts_go_to_the_blob_store_and_come_back_whole(moto_store, ingest, blobs) -> None:
@@ -423,10 +429,10 @@ def test_huge_transcripts_go_to_the_blob_store_and_come_back_whole(moto_store, i
     assert export(moto_store, sid, blobs).conversation["transcript"] == text
 
 
-def test_missing_fields_still_keep_the_report(moto_store, ingest) -> None:
+def test_missing_fields_still_keep_the_report(fake_store, ingest) -> None:
     result = ingest({"message": {"type": "end-of-call-report"}})
     assert (result.outcome, result.status) == ("created", "unmatched")
-    out = export(moto_store, result.session_id)
+    out = export(fake_store, result.session_id)
     assert (out.start_time, out.conversation["transcript"], out.vapi_metadata["cost"]) == (NOW, "", None)
 
 
@@ -455,31 +461,31 @@ def test_generic_platform_data_is_matched_the_same_way(moto_store, ingest) -> No
     assert out.platform_metadata is not None and out.platform_metadata["metadata"] == {"room": "7"}
 
 
-def test_unmatched_report_is_claimed_by_the_first_mcp_call_carrying_its_call_id(moto_store, ingest) -> None:
+def test_unmatched_report_is_claimed_by_the_first_mcp_call_carrying_its_call_id(fake_store, ingest) -> None:
     """The report came first and named no student; the MCP server later logs calls with VAPI's call id."""
     created = ingest(vapi_body("call-77"))
     assert (created.status, created.strategy) == ("unmatched", "none")
-    joined = log(moto_store, call("kai_t", CALL_START + minutes(1), call_id="call-77"))
+    joined = log(fake_store, call("kai_t", CALL_START + minutes(1), call_id="call-77"))
     assert joined == [created.session_id]
-    out = export(moto_store, created.session_id)
+    out = export(fake_store, created.session_id)
     assert (out.student_id, out.status, out.matching["strategy"], out.matching["source"]) == (
         "kai_t",
         "completed",
         "explicit",
         "call_id",
     )
-    assert log(moto_store, call("kai_t", CALL_START + minutes(2), call_id="call-77")) == [created.session_id]
-    listed, _ = moto_store.list_student_sessions("kai_t", start=CALL_START - minutes(5), end=NOW)
+    assert log(fake_store, call("kai_t", CALL_START + minutes(2), call_id="call-77")) == [created.session_id]
+    listed, _ = fake_store.list_student_sessions("kai_t", start=CALL_START - minutes(5), end=NOW)
     assert [m.session_id for m in listed] == [created.session_id]
 
 
-def test_a_session_of_another_known_student_is_not_claimed(moto_store, ingest) -> None:
+def test_a_session_of_another_known_student_is_not_claimed(fake_store, ingest) -> None:
     created = ingest(vapi_body("call-78", student_id="noah_p"))
-    [other] = log(moto_store, call("kai_t", CALL_START + minutes(1), call_id="call-78"))
+    [other] = log(fake_store, call("kai_t", CALL_START + minutes(1), call_id="call-78"))
     assert other != created.session_id
 
 
-def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_store, ingest) -> None:
+def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(fake_store, ingest) -> None:
     nested: dict[str, Any] = {"leaf": 1}
     for _ in range(60):
         nested = {"down": nested}
@@ -487,7 +493,7 @@ def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_s
     body["message"]["analysis"] = {"summary": "deep", "structuredData": nested}
     body["message"]["costs"] = [{"type": "vapi", "cost": float("inf")}, {"type": "x", "cost": 1e308}]
     result = ingest(body)
-    out = export(moto_store, result.session_id)
+    out = export(fake_store, result.session_id)
     assert out.conversation["platform_analysis"]["summary"] == "deep"
     # free-form numbers DynamoDB cannot hold: non-finite ones become null, huge ones text
     assert out.vapi_metadata["costs"] == [{"type": "vapi", "cost": None}, {"type": "x", "cost": "1e+308"}]
@@ -505,7 +511,7 @@ def test_deeply_nested_analysis_and_non_finite_numbers_are_stored_not_500(moto_s
         ("durationMs", float("inf")),
     ],
 )
-def test_non_finite_or_out_of_range_report_numbers_are_422_naming_the_field(field, value, moto_store, ingest) -> None:
+def test_non_finite_or_out_of_range_report_numbers_are_422_naming_the_field(field, value, fake_store, ingest) -> None:
     from session_tracker.platforms import PayloadInvalid
 
     body = vapi_body(student_id="liam_b")
@@ -515,14 +521,14 @@ def test_non_finite_or_out_of_range_report_numbers_are_422_naming_the_field(fiel
     assert caught.value.status == 422 and caught.value.field == f"message.{field}"
 
 
-def test_explicit_session_id_that_does_not_exist_yet_is_created_and_mcp_calls_join_it(moto_store, ingest) -> None:
+def test_explicit_session_id_that_does_not_exist_yet_is_created_and_mcp_calls_join_it(fake_store, ingest) -> None:
     """The real full report arriving before the MCP server logged anything."""
     result = ingest(vapi_sample("end-of-call-report.full"), now=datetime(2026, 1, 17, 14, 32, tzinfo=UTC))
     assert (result.outcome, result.session_id, result.strategy) == ("created", "emma_smith_20260117_1430", "explicit")
     during = call("emma_smith", datetime(2026, 1, 17, 14, 30, 13, tzinfo=UTC))
     explicit = call("emma_smith", datetime(2026, 1, 17, 14, 31, 0, tzinfo=UTC), session_id="emma_smith_20260117_1430")
-    assert log(moto_store, during, explicit) == ["emma_smith_20260117_1430"] * 2
-    out = export(moto_store, "emma_smith_20260117_1430")
+    assert log(fake_store, during, explicit) == ["emma_smith_20260117_1430"] * 2
+    out = export(fake_store, "emma_smith_20260117_1430")
     assert (out.status, len(out.mcp_interactions)) == ("completed", 2)
 
 

@@ -36,11 +36,11 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from session_tracker.blobs import BlobStore
-from session_tracker.config import AnalysisConfig, AnalysisTrigger, get_config
+from session_tracker.config import AnalysisConfig, AnalysisTrigger
 from session_tracker.errors import Conflict, NotFound, StoreConflict
 from session_tracker.models import AnalysisState, AnalysisUsage, SessionExport, SessionMeta, iso, parse_iso
 from session_tracker.sessions import read_export
-from session_tracker.store import SessionStore
+from session_tracker.store.ports import AnalysisStore
 
 CHARS_PER_TOKEN = 4
 """Token estimate for budgeting (English text averages about 4 characters per token)."""
@@ -83,7 +83,7 @@ class AnalysisRequested(BaseModel):
 
 
 def request_analysis(
-    session_id: str, *, store: SessionStore, now: datetime, config: AnalysisConfig | None = None
+    session_id: str, *, store: AnalysisStore, now: datetime, config: AnalysisConfig
 ) -> AnalysisRequested:
     """Queue an analysis of one session (the stream runs it within seconds).
 
@@ -91,7 +91,7 @@ def request_analysis(
     404 when the session does not exist. A session whose inputs did not change keeps its
     analysis without a new model call; a failed one is retried.
     """
-    cfg = config or get_config().analysis
+    cfg = config
     if not cfg.enabled:
         raise Conflict("analysis is disabled (analysis.enabled is false)", field="analysis.enabled")
     if "on_request" not in cfg.triggers:
@@ -480,7 +480,7 @@ def _unchanged(old: dict[str, Any] | None, inp: AnalysisInput, cfg: AnalysisConf
 def analyze_session(
     session_id: str,
     *,
-    store: SessionStore,
+    store: AnalysisStore,
     blobs: BlobStore | None,
     config: AnalysisConfig,
     model_factory: Callable[[], Model],
@@ -532,7 +532,7 @@ def _refusal(state: AnalysisState, trigger: str, cfg: AnalysisConfig) -> tuple[A
 def _debounce(
     state: AnalysisState,
     *,
-    store: SessionStore,
+    store: AnalysisStore,
     cfg: AnalysisConfig,
     trigger: str,
     clock: Callable[[], datetime],
@@ -558,7 +558,7 @@ def _analyse_once(
     state: AnalysisState,
     trigger: str,
     *,
-    store: SessionStore,
+    store: AnalysisStore,
     blobs: BlobStore | None,
     cfg: AnalysisConfig,
     model_factory: Callable[[], Model],
@@ -638,9 +638,9 @@ def _analyse_once(
 
 
 # --------------------------------------------------------------------------- usage
-def daily_usage(store: SessionStore, day: str, *, config: AnalysisConfig | None = None) -> AnalysisUsage:
+def daily_usage(store: AnalysisStore, day: str, *, config: AnalysisConfig) -> AnalysisUsage:
     """The day's analysis totals (sessions against the cap, tokens, estimated cost)."""
-    cfg = config or get_config().analysis
+    cfg = config
     usage = store.get_usage(day)
     return usage.model_copy(update={"max_sessions_per_day": cfg.max_sessions_per_day})
 

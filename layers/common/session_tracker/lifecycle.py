@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from session_tracker.errors import StoreConflict
 from session_tracker.length import format_duration, session_length
 from session_tracker.models import SessionMeta, SessionSummary
-from session_tracker.store import SessionStore
+from session_tracker.store.ports import CloserStore
 
 BATCH = 100
 
@@ -64,7 +64,7 @@ def closing_summary(meta: SessionMeta) -> SessionSummary:
     )
 
 
-def close_session(meta: SessionMeta, *, store: SessionStore, now: datetime, request_analysis: bool) -> bool:
+def close_session(meta: SessionMeta, *, store: CloserStore, now: datetime, request_analysis: bool) -> bool:
     """Close one active session as read; ``False`` when a concurrent change won (left open)."""
     try:
         store.close_session(
@@ -81,7 +81,7 @@ def close_session(meta: SessionMeta, *, store: SessionStore, now: datetime, requ
 
 def close_idle_sessions(
     *,
-    store: SessionStore,
+    store: CloserStore,
     now: datetime,
     timeout: timedelta,
     request_analysis: bool,

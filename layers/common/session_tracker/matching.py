@@ -63,7 +63,7 @@ from session_tracker.sessions import session_id_for
 
 if TYPE_CHECKING:
     from session_tracker.config import AppConfig
-    from session_tracker.store import SessionStore
+    from session_tracker.store.ports import PlatformStore
 
 INLINE_LIMIT = 64 * 1024
 """Transcripts (and platform analyses) above this many bytes are stored as blobs."""
@@ -240,7 +240,7 @@ def within_clock(event: PlatformEvent, now: datetime, settings: MatchSettings) -
 
 
 # -------------------------------------------------------------------- matching
-def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, settings: MatchSettings) -> Match:
+def find_session(event: PlatformEvent, *, store: PlatformStore, now: datetime, settings: MatchSettings) -> Match:
     """Where ``event`` belongs, by the matching order in the module docstring."""
     start, end = call_span(event, now)
     student, source = resolve_student(event, settings)
@@ -277,7 +277,7 @@ def find_session(event: PlatformEvent, *, store: SessionStore, now: datetime, se
     return Match("none", "unmatched", UNKNOWN_STUDENT, reason=reason)
 
 
-def _explicit_session(session_id: str, student: str | None, *, store: SessionStore) -> Match | None:
+def _explicit_session(session_id: str, student: str | None, *, store: PlatformStore) -> Match | None:
     """The session a payload names, honoured only for the student it belongs to.
 
     A report that names a student may only name one of that student's sessions: an
@@ -541,7 +541,7 @@ def plan_new_session(
 def ingest_platform_event(
     event: PlatformEvent,
     *,
-    store: SessionStore,
+    store: PlatformStore,
     blobs: BlobStore | None,
     now: datetime,
     settings: MatchSettings,
@@ -600,7 +600,7 @@ def ingest_platform_event(
 
 
 def _claims_unmatched(
-    event: PlatformEvent, match: Match, *, store: SessionStore, now: datetime, settings: MatchSettings
+    event: PlatformEvent, match: Match, *, store: PlatformStore, now: datetime, settings: MatchSettings
 ) -> bool:
     """An earlier message of this call (e.g. a status-update) made an ``unmatched`` session of
     the unknown student, and this one names the student: give the session to that student."""
@@ -613,6 +613,6 @@ def _claims_unmatched(
     return store.claim_session(meta.session_id, call_id=event.call_id, student_id=student, now=now)
 
 
-def _is_newest(store: SessionStore, meta: SessionMeta) -> bool:
+def _is_newest(store: PlatformStore, meta: SessionMeta) -> bool:
     head = store.get_head(meta.student_id)
     return head is None or head.last_activity <= meta.last_activity

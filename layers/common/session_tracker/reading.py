@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -31,10 +31,7 @@ from session_tracker.models import (
     parse_iso,
 )
 from session_tracker.sessions import read_export
-
-if TYPE_CHECKING:
-    # Annotation only: the read path must not import boto3 (the CLI reads over the API without it).
-    from session_tracker.store import SessionStore
+from session_tracker.store.ports import SessionReader, SessionStore
 
 DEFAULT_PAGE = 20
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$"
@@ -169,7 +166,7 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, 
     return low, high
 
 
-def get_session(session_id: str, *, store: SessionStore, blobs: BlobStore | None) -> SessionExport:
+def get_session(session_id: str, *, store: SessionReader, blobs: BlobStore | None) -> SessionExport:
     """One session in the export shape; 404 when there is no such session."""
     found = read_export(session_id, store=store, blobs=blobs)
     if found is None:
@@ -180,7 +177,7 @@ def get_session(session_id: str, *, store: SessionStore, blobs: BlobStore | None
 def student_sessions(
     student_id: str,
     *,
-    store: SessionStore,
+    store: SessionReader,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = DEFAULT_PAGE,
@@ -210,7 +207,7 @@ def full_range(now: datetime, retention: timedelta | None) -> tuple[datetime, da
 
 def sessions_between(
     *,
-    store: SessionStore,
+    store: SessionReader,
     now: datetime,
     start: datetime | None = None,
     end: datetime | None = None,

@@ -19,9 +19,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING
 
-from session_tracker.blobs import BlobStore, blob_store_from_env, hydrate_conversation
+from session_tracker.blobs import BlobStore, hydrate_conversation
 from session_tracker.errors import (
     Conflict,
     DuplicateInteraction,
@@ -44,10 +43,7 @@ from session_tracker.models import (
     iso,
     to_utc,
 )
-
-if TYPE_CHECKING:
-    # Annotation only: the read path must not import boto3 (the CLI reads over the API without it).
-    from session_tracker.store import SessionStore
+from session_tracker.store.ports import IngestStore, SessionReader
 
 MAX_ATTEMPTS = 12
 DEFAULT_CLOCK_SKEW = timedelta(days=1)
@@ -146,7 +142,7 @@ def check_times(
 def log_interactions(
     items: Sequence[InteractionIn],
     *,
-    store: SessionStore,
+    store: IngestStore,
     now: datetime,
     timeout: timedelta,
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
@@ -184,7 +180,7 @@ class _StudentLog:
     """One student's calls from one request, logged in time order with retries on lost races."""
 
     def __init__(
-        self, student_id: str, store: SessionStore, timeout: timedelta, results: list[IngestResult | None]
+        self, student_id: str, store: IngestStore, timeout: timedelta, results: list[IngestResult | None]
     ) -> None:
         self.student_id = student_id
         self.store = store
@@ -411,7 +407,7 @@ def export_session(meta: SessionMeta, records: Sequence[Interaction]) -> Session
     )
 
 
-def read_export(session_id: str, *, store: SessionStore, blobs: BlobStore | None = None) -> SessionExport | None:
+def read_export(session_id: str, *, store: SessionReader, blobs: BlobStore | None = None) -> SessionExport | None:
     """One session in the export shape, ``None`` when it does not exist.
 
     Every reader (read API, CLI, export, analysis, session files) goes through here, so a
@@ -422,7 +418,7 @@ def read_export(session_id: str, *, store: SessionStore, blobs: BlobStore | None
 
 
 def read_session_export(
-    session_id: str, *, store: SessionStore, blobs: BlobStore | None = None
+    session_id: str, *, store: SessionReader, blobs: BlobStore | None = None
 ) -> tuple[SessionMeta, SessionExport] | None:
     """The session record as stored and its export (what :func:`read_export` answers)."""
     found = store.read_session(session_id)
@@ -431,6 +427,6 @@ def read_session_export(
     meta, records = found
     shown = meta
     if meta.conversation and {"transcript_blob", "platform_analysis_blob"} & meta.conversation.keys():
-        conversation = hydrate_conversation(meta.conversation, blobs or blob_store_from_env())
+        conversation = hydrate_conversation(meta.conversation, blobs)
         shown = meta.model_copy(update={"conversation": conversation})
     return meta, export_session(shown, records)

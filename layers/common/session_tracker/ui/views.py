@@ -24,7 +24,7 @@ from session_tracker.http import request_path
 from session_tracker.models import ID_PATTERN
 from session_tracker.progress import StudentHistoryReader, student_view
 from session_tracker.sessions import read_export
-from session_tracker.store import SessionStore
+from session_tracker.store.ports import SessionReader
 from session_tracker.ui import pages, student_page
 from session_tracker.ui.auth import COOKIE, LIFETIME, LOGIN_PARAM, cookie_value, is_https, login_token
 
@@ -90,7 +90,7 @@ def sign_out(event: dict[str, Any]) -> Response[str]:
 def index(
     event: dict[str, Any],
     *,
-    store: SessionStore,
+    store: SessionReader,
     token: SecretRef,
     now: datetime,
     student: str | None = None,
@@ -151,7 +151,7 @@ def session(
     event: dict[str, Any],
     session_id: str,
     *,
-    store: SessionStore,
+    store: SessionReader,
     blobs: BlobStore | None,
     token: SecretRef,
     now: datetime,

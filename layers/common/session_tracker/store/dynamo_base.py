@@ -1,0 +1,297 @@
+"""The part every DynamoDB access-pattern module shares: client, table, TTL, transactions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from session_tracker.errors import (
+    DuplicateInteraction,
+    HeadChanged,
+    SessionIdTaken,
+    StoreConflict,
+)
+from session_tracker.models import (
+    Head,
+    Interaction,
+    SessionMeta,
+    iso,
+)
+from session_tracker.store.codec import (
+    _values,
+    deserialize,
+    interaction_to_item,
+    item_to_head,
+    item_to_meta,
+    serialize,
+)
+from session_tracker.store.keys import (
+    MARKER_TTL,
+    call_key,
+    day_index_keys,
+    head_key,
+    marker_key,
+    session_key,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass
+class _Tx:
+    """A transaction being assembled, with a label per item for reading cancellations."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    records: list[Interaction | None] = field(default_factory=list)
+
+    def add(self, label: str, op: dict[str, Any], record: Interaction | None = None) -> None:
+        self.items.append(op)
+        self.labels.append(label)
+        self.records.append(record)
+
+
+class DynamoBase:
+    """One table and its client; the access-pattern mixins (ingest, platform, closer,
+    analysis state, reading) add their methods on top."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: DynamoDBClient | None = None,
+        retention_days: int = 365,
+        cursor_secret: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.cursor_secret = (cursor_secret or f"cursor:{table_name}").encode()
+        self.retention_days = retention_days
+        self.client: DynamoDBClient = client or boto3.client(
+            "dynamodb",
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=2,
+                read_timeout=5,
+                tcp_keepalive=True,
+            ),
+        )
+
+    def expires_at(self, at: datetime) -> int | None:
+        if self.retention_days <= 0:
+            return None
+        return int((at + timedelta(days=self.retention_days)).timestamp())
+
+    def _put(self, item: dict[str, Any], condition: str | None = None, **values: Any) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.table_name, "Item": serialize(item)}
+        if condition:
+            op["ConditionExpression"] = condition
+            op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if values:
+            op["ExpressionAttributeValues"] = _values(**values)
+        return {"Put": op}
+
+    def _record_ops(self, tx: _Tx, session_id: str, records: Sequence[Interaction]) -> None:
+        for rec in records:
+            tx.add(
+                "interaction",
+                self._put(
+                    interaction_to_item(session_id, rec, expires_at=self.expires_at(rec.timestamp)),
+                    "attribute_not_exists(PK)",
+                ),
+                rec,
+            )
+            if rec.client_id:
+                marker = {
+                    **marker_key(rec.interaction_id),
+                    "session_id": session_id,
+                    "expires_at": int((rec.received_at + MARKER_TTL).timestamp()),
+                }
+                tx.add("marker", self._put(marker, "attribute_not_exists(PK)"), rec)
+
+    def _call_ops(self, tx: _Tx, session_id: str, student_id: str, call_ids: set[str], at: datetime) -> None:
+        for call_id in sorted(call_ids):
+            item = {
+                **call_key(call_id),
+                "session_id": session_id,
+                "student_id": student_id,
+                "expires_at": self.expires_at(at),
+            }
+            tx.add("call", self._put(item))
+
+    def _meta_update(
+        self,
+        meta: SessionMeta,
+        records: Sequence[Interaction],
+        *,
+        new_last: datetime | None,
+        new_start: datetime | None,
+        student_guard: bool,
+        now: datetime,
+    ) -> dict[str, Any]:
+        sets = ["updated_at = :now", "expires_at = :exp"]
+        conds = ["attribute_exists(PK)"]
+        values: dict[str, Any] = {
+            "now": iso(now),
+            "n": len(records),
+            "exp": self.expires_at(max(new_last or meta.last_activity, meta.last_activity)) or 0,
+        }
+        adds = ["interaction_count :n"]
+        for attr in ("subjects", "data_provided"):
+            merged = {v for rec in records for v in getattr(rec, attr)}
+            if merged:
+                adds.append(f"{attr} :{attr}")
+                values[attr] = merged
+        calls = {rec.call_id for rec in records if rec.call_id}
+        if calls:
+            adds.append("call_ids :calls")
+            values["calls"] = calls
+        platforms = [rec.platform for rec in records if rec.platform]
+        if platforms:
+            sets.append("platform = if_not_exists(platform, :platform)")
+            values["platform"] = platforms[0]
+        if new_last is not None:
+            sets += ["last_activity = :last", "gsi2sk = :last"]
+            conds.append("last_activity <= :last")
+            values["last"] = iso(new_last)
+        if new_start is not None:
+            sets += ["start_time = :start", "gsi1sk = :g1", "gsi3pk = :g3pk", "gsi3sk = :g1"]
+            conds.append("start_time >= :start")
+            values["start"] = iso(new_start)
+            values["g1"] = f"{iso(new_start)}#{meta.session_id}"
+            values["g3pk"] = day_index_keys(new_start, meta.session_id)["gsi3pk"]
+        if student_guard:
+            conds.append("student_id = :student")
+            values["student"] = meta.student_id
+        if self.retention_days <= 0:
+            sets.remove("expires_at = :exp")
+            del values["exp"]
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize(session_key(meta.session_id)),
+                "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                "ConditionExpression": " AND ".join(conds),
+                "ExpressionAttributeValues": _values(**values),
+            }
+        }
+
+    def _head_item(self, head: Head) -> dict[str, Any]:
+        return {
+            **head_key(head.student_id),
+            "entity": "head",
+            "student_id": head.student_id,
+            "session_id": head.session_id,
+            "session_start": iso(head.session_start),
+            "last_activity": iso(head.last_activity),
+            "call_id": head.call_id,
+            "ended_at": iso(head.ended_at) if head.ended_at else None,
+            "closed_at": iso(head.closed_at) if head.closed_at else None,
+            "expires_at": self.expires_at(head.last_activity),
+        }
+
+    def _transact(self, tx: _Tx) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=tx.items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            raise self._conflict(tx, exc) from exc
+
+    def _conflict(self, tx: _Tx, exc: ClientError) -> StoreConflict:
+        reasons = exc.response.get("CancellationReasons") or []
+        failed: dict[str, tuple[Interaction | None, dict[str, Any] | None]] = {}
+        for label, record, reason in zip(tx.labels, tx.records, reasons, strict=False):
+            if reason.get("Code") == "ConditionalCheckFailed":
+                old = deserialize(dict(reason["Item"])) if reason.get("Item") else None
+                failed.setdefault(label, (record, old))
+        if not failed and not reasons:
+            # Some emulators omit the reasons: treat as a lost race, the caller re-reads.
+            return HeadChanged("transaction cancelled")
+        if "head" in failed or "meta_update" in failed:
+            return HeadChanged("concurrent update")
+        if "meta_new" in failed:
+            return SessionIdTaken("session id exists")
+        for label in ("marker", "interaction"):
+            if label in failed:
+                record, old = failed[label]
+                session_id = (old or {}).get("session_id")
+                return DuplicateInteraction(record.interaction_id if record else "?", session_id)
+        if any(r.get("Code") not in (None, "None") for r in reasons):
+            codes = {r.get("Code") for r in reasons}
+            if codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                return HeadChanged("transaction conflict")
+        raise exc
+
+    def get_head(self, student_id: str) -> Head | None:
+        out = self.client.get_item(TableName=self.table_name, Key=serialize(head_key(student_id)), ConsistentRead=True)
+        return item_to_head(deserialize(out["Item"])) if "Item" in out else None
+
+    def get_session(self, session_id: str) -> SessionMeta | None:
+        out = self.client.get_item(
+            TableName=self.table_name, Key=serialize(session_key(session_id)), ConsistentRead=True
+        )
+        return item_to_meta(deserialize(out["Item"])) if "Item" in out else None
+
+    def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
+        """Session records by id (BatchGetItem, 100 a request), without the large fields."""
+        names: tuple[str, ...] = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
+        names += ("platform", "interaction_count", "subjects", "data_provided", "call_ids", "conversation")
+        found: dict[str, SessionMeta] = {}
+        ids = list(dict.fromkeys(session_ids))
+        for start in range(0, len(ids), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize(session_key(i)) for i in ids[start : start + 100]],
+                    "ProjectionExpression": ", ".join(f"#{n}" for n in range(len(names))),
+                    "ExpressionAttributeNames": {f"#{n}": name for n, name in enumerate(names)},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                out = self.client.batch_get_item(RequestItems=request)
+                for raw in out.get("Responses", {}).get(self.table_name, []):
+                    meta = item_to_meta(deserialize(raw))
+                    found[meta.session_id] = meta
+                request = out.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        return found
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            out = self.client.query(TableName=self.table_name, **kwargs)
+            for item in out.get("Items", []):
+                yield deserialize(item)
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def _move_head_op(
+        self, tx: _Tx, meta: SessionMeta, *, call_id: str | None = None, ended_at: datetime | None = None
+    ) -> None:
+        """Point the student's HEAD at ``meta`` unless it already points at something newer."""
+        head = Head(
+            student_id=meta.student_id,
+            session_id=meta.session_id,
+            session_start=meta.start_time,
+            last_activity=meta.last_activity,
+            call_id=call_id,
+            ended_at=ended_at,
+        )
+        tx.add(
+            "head",
+            self._put(
+                self._head_item(head),
+                "attribute_not_exists(PK) OR last_activity <= :last",
+                last=iso(meta.last_activity),
+            ),
+        )

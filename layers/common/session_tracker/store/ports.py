@@ -1,0 +1,138 @@
+"""What each caller needs from storage: one small protocol per caller (no AWS imports).
+
+The domain modules type their ``store`` argument on the protocol of their caller, so a
+domain module imports this file and never boto3. Two implementations exist:
+:class:`session_tracker.store.dynamo.DynamoStore` (one DynamoDB table, one module per
+access pattern) and :class:`session_tracker.store.fake.InMemoryStore` (unit tests; it
+passes the same scenario suite as DynamoDB Local and moto).
+
+Lost races come back as the domain errors of :mod:`session_tracker.errors`
+(``HeadChanged``, ``SessionIdTaken``, ``DuplicateInteraction``, ``DuplicateDelivery``,
+``StoreConflict``), never as AWS exceptions.
+
+A new access pattern (erasure, audit, session files, tool-call matching ...) adds its own
+protocol here, its DynamoDB module next to the others, and the same methods on the fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from session_tracker.models import (
+    AnalysisState,
+    AnalysisUsage,
+    CallLink,
+    Head,
+    Interaction,
+    PlatformWrite,
+    SessionMeta,
+    SessionRef,
+)
+
+
+class SessionReader(Protocol):
+    """Reading sessions (sessions API, pages, CLI, export, analysis input)."""
+
+    def read_session(self, session_id: str) -> tuple[SessionMeta, list[Interaction]] | None:
+        """The session record and its calls in time order; ``None`` when it does not exist."""
+        ...
+
+    def list_student_sessions(
+        self, student_id: str, *, start: datetime, end: datetime, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[SessionMeta], str | None]:
+        """One page of a student's sessions started in ``[start, end]``, newest first."""
+        ...
+
+    def list_sessions_between(
+        self, *, start: datetime, end: datetime, limit: int = 50, cursor: str | None = None, max_days: int = 32
+    ) -> tuple[list[SessionRef], str | None]:
+        """One page of every student's sessions started in ``[start, end]``, newest first."""
+        ...
+
+
+class IngestStore(Protocol):
+    """Logging tool calls (``POST /interactions``)."""
+
+    def get_head(self, student_id: str) -> Head | None: ...
+
+    def get_session(self, session_id: str) -> SessionMeta | None: ...
+
+    def append_to_head(self, head: Head, records: Sequence[Interaction]) -> Head: ...
+
+    def reopen_session(self, head: Head, records: Sequence[Interaction]) -> Head: ...
+
+    def open_session(
+        self, meta: SessionMeta, records: Sequence[Interaction], *, expected_head: Head | None
+    ) -> Head: ...
+
+    def create_session(self, meta: SessionMeta, records: Sequence[Interaction], *, move_head: bool) -> None: ...
+
+    def append_to_session(self, meta: SessionMeta, records: Sequence[Interaction], *, move_head: bool) -> None: ...
+
+    def neighbours(self, student_id: str, at: datetime) -> tuple[SessionMeta | None, SessionMeta | None]: ...
+
+    def get_call_link(self, call_id: str) -> CallLink | None: ...
+
+    def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool: ...
+
+
+class PlatformStore(Protocol):
+    """Merging platform data into sessions (webhooks)."""
+
+    def get_head(self, student_id: str) -> Head | None: ...
+
+    def get_call_link(self, call_id: str) -> CallLink | None: ...
+
+    def get_delivery(self, delivery_id: str) -> str | None: ...
+
+    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None: ...
+
+    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]: ...
+
+    def open_sessions_since(self, since: datetime, *, limit: int = 50) -> list[SessionMeta]: ...
+
+    def write_platform_data(self, write: PlatformWrite) -> None: ...
+
+    def create_platform_session(self, meta: SessionMeta, write: PlatformWrite, *, move_head: bool) -> None: ...
+
+    def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool: ...
+
+
+class CloserStore(Protocol):
+    """Closing idle sessions (``close_idle``, on a schedule)."""
+
+    def due_sessions(self, cutoff: datetime, *, limit: int, page_size: int = 500) -> list[tuple[str, datetime]]: ...
+
+    def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]: ...
+
+    def close_session(
+        self, meta: SessionMeta, *, end_time: datetime, summary: dict[str, Any], now: datetime, request_analysis: bool
+    ) -> None: ...
+
+
+class AnalysisStore(SessionReader, Protocol):
+    """Analysis state, daily spend and the analyzer's inputs (``analyze``, on-request analysis)."""
+
+    def previous_sessions(self, student_id: str, before: datetime, *, limit: int) -> list[SessionMeta]: ...
+
+    def get_analysis_state(self, session_id: str) -> AnalysisState | None: ...
+
+    def request_analysis(self, session_id: str, *, now: datetime, trigger: str) -> None: ...
+
+    def save_analysis(
+        self, session_id: str, analysis: dict[str, Any], *, content_updated_at: str | None, clear_pending: bool
+    ) -> bool: ...
+
+    def reserve_analysis_slot(self, day: str, *, max_per_day: int, now: datetime) -> bool: ...
+
+    def release_analysis_slot(self, day: str) -> None: ...
+
+    def record_usage(self, day: str, *, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None: ...
+
+    def get_usage(self, day: str) -> AnalysisUsage: ...
+
+
+class SessionStore(IngestStore, PlatformStore, CloserStore, AnalysisStore, SessionReader, Protocol):
+    """Everything at once: what ``Deps.store`` holds (each caller uses its own slice)."""

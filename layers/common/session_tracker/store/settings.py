@@ -1,0 +1,28 @@
+"""Where the store lives: read once from the environment by the handler's ``deps()`` (no AWS imports)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from session_tracker.errors import ConfigError
+
+
+class StoreSettings(BaseModel):
+    """``TABLE_NAME`` and ``CURSOR_SECRET`` of a function, plus the configured retention."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(min_length=3, max_length=255)
+    cursor_secret: str | None = None
+    """Key of the page-token MAC; unset: derived from the table name (set it per stack)."""
+    retention_days: int = 365
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, retention_days: int = 365) -> StoreSettings:
+        """Parse the environment once; :class:`ConfigError` naming ``TABLE_NAME`` when it is missing."""
+        table = env.get("TABLE_NAME")
+        if not table:
+            raise ConfigError("TABLE_NAME is not set: the function does not know its DynamoDB table")
+        return cls(table_name=table, cursor_secret=env.get("CURSOR_SECRET") or None, retention_days=retention_days)
