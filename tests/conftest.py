@@ -30,6 +30,8 @@ os.environ.pop("AWS_SESSION_TOKEN", None)
 os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("INGEST_TOKEN", "test-ingest-token")
 os.environ.setdefault("VAPI_WEBHOOK_SECRET", "test-vapi-secret")
+os.environ.setdefault("RETELL_API_KEY", "test-retell-api-key")
+os.environ.setdefault("ELEVENLABS_WEBHOOK_SECRET", "test-elevenlabs-secret")
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +150,8 @@ def local_stack(tmp_path_factory, openai_server) -> Iterator[object]:
         data_dir=None,
         ingest_token="e2e-ingest-token",
         vapi_secret="e2e-vapi-secret",
+        retell_api_key="e2e-retell-api-key",
+        elevenlabs_secret="e2e-elevenlabs-secret",
         schedule_interval=2.0,
         # analysis runs against the fake OpenAI server, never the real API
         extra_env={"OPENAI_BASE_URL": openai_server.url, "OPENAI_API_KEY": "sk-fake-e2e"},

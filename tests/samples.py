@@ -34,3 +34,24 @@ def vapi_sample_names() -> list[str]:
         "tool-calls",
         "transcript.final",
     ]
+
+
+# ------------------------------------------------ Retell and ElevenLabs (copied into tests/events)
+EVENTS = ROOT / "tests" / "events"
+SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+def platform_sample_raw(platform: str, name: str) -> bytes:
+    """The exact bytes of ``tests/events/<platform>/<name>.json`` (a copy of the shared sample)."""
+    return (EVENTS / platform / f"{name}.json").read_bytes()
+
+
+def platform_sample(platform: str, name: str) -> dict[str, Any]:
+    """One Retell / ElevenLabs sample body, parsed."""
+    loaded: dict[str, Any] = json.loads(platform_sample_raw(platform, name))
+    return loaded
+
+
+def platform_sample_names(platform: str) -> list[str]:
+    """Every sample of ``platform`` kept in ``tests/events/<platform>/``."""
+    return sorted(p.stem for p in (EVENTS / platform).glob("*.json"))

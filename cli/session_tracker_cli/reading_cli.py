@@ -290,10 +290,11 @@ def render_session(export: SessionExport, console: Console) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    from session_tracker.callmeta import session_cost_usd
     from session_tracker.ui.pages import conversation_turns
 
-    vapi = export.vapi_metadata or {}
-    cost = vapi.get("cost")
+    call_meta = export.platform_metadata or export.vapi_metadata or {}
+    cost = session_cost_usd(export.platform_metadata, export.vapi_metadata)
     facts = [
         ("student", escape(export.student_id)),
         ("status", _status(export.status)),
@@ -302,7 +303,7 @@ def render_session(export: SessionExport, console: Console) -> None:
         ("length", escape(export.session_summary.duration_estimated)),
         ("platform", escape(export.platform or "-")),
         ("cost", f"${cost:.4f}" if isinstance(cost, (int, float)) else "-"),
-        ("ended reason", escape(str(vapi.get("ended_reason") or "-"))),
+        ("ended reason", escape(str(call_meta.get("ended_reason") or "-"))),
         ("matched by", escape(str(export.matching.get("strategy", "none")))),
         ("subjects", escape(", ".join(export.session_summary.subjects_accessed) or "-")),
     ]

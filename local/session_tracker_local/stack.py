@@ -157,6 +157,8 @@ class StackOptions:
     table_name: str = "tutor-session-tracker-local"
     ingest_token: str | None = None
     vapi_secret: str | None = None
+    retell_api_key: str | None = None
+    elevenlabs_secret: str | None = None
     run_schedules: bool = True
     run_streams: bool = True
     schedule_interval: float | None = None
@@ -183,6 +185,10 @@ class LocalStack:
         self.refs: dict[str, Any] = {}
         self.ingest_token = options.ingest_token or os.environ.get("INGEST_TOKEN") or secrets.token_urlsafe(24)
         self.vapi_secret = options.vapi_secret or os.environ.get("VAPI_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        self.retell_api_key = options.retell_api_key or os.environ.get("RETELL_API_KEY") or secrets.token_urlsafe(24)
+        self.elevenlabs_secret = (
+            options.elevenlabs_secret or os.environ.get("ELEVENLABS_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        )
         self._saved_env: dict[str, str | None] = {}
         self.bucket_dirs: dict[str, Path] = {}
         self._temp_blob_root: Path | None = None
@@ -232,6 +238,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_endpoint,
             "INGEST_TOKEN": self.ingest_token,
             "VAPI_WEBHOOK_SECRET": self.vapi_secret,
+            "RETELL_API_KEY": self.retell_api_key,
+            "ELEVENLABS_WEBHOOK_SECRET": self.elevenlabs_secret,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
@@ -419,6 +427,8 @@ class LocalStack:
             f"tutor-session-tracker local stack on {self.url}",
             f"  INGEST_TOKEN={self.ingest_token}",
             f"  VAPI_WEBHOOK_SECRET={self.vapi_secret}",
+            f"  RETELL_API_KEY={self.retell_api_key}  (signs /webhook/retell)",
+            f"  ELEVENLABS_WEBHOOK_SECRET={self.elevenlabs_secret}  (signs /webhook/elevenlabs)",
         ]
         if any(r.path == "/ui" for r in self.router.routes):
             lines.append(f"  sessions page: {self.url}/ui?token={self.ingest_token}")

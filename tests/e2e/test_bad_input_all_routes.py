@@ -46,7 +46,13 @@ BODIES: list[bytes] = [
 HOSTILE_IDS = ["..%2F..%2Fetc", "a%00b", "%E2%98%83", "x" * 600, "%23META", "SESSION%23x", "%20", "a%2Fb"]
 
 
-def _headers(path: str) -> dict[str, str]:
+def _headers(path: str, body: bytes = b"{}") -> dict[str, str]:
+    """Valid credentials for ``path``; the signed platform webhooks sign ``body`` itself."""
+    from platform_signing import signed_headers
+
+    signed = signed_headers(path, body)
+    if signed is not None:
+        return {**signed, "Content-Type": "application/json"}
     if path.startswith("/webhook/vapi"):
         return {"X-Vapi-Secret": VAPI_SECRET, "Content-Type": "application/json"}
     return {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -94,11 +100,11 @@ def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_s
         if method in ("POST", "PUT", "PATCH"):
             path = re.sub(r"\{[^}]+\}", "barrage_seed_20260501_1000", route.path)
             for body in BODIES:
-                response = http.request(method, path, headers=_headers(route.path), content=body)
+                response = http.request(method, path, headers=_headers(route.path, body), content=body)
                 requests += 1
                 _check(response, f"{method} {path} body={body[:40]!r}", failures, statuses)
             big = b'{"x": "' + b"y" * (6 * 1024 * 1024) + b'"}'
-            response = http.request(method, path, headers=_headers(route.path), content=big)
+            response = http.request(method, path, headers=_headers(route.path, big), content=big)
             requests += 1
             statuses[response.status_code] += 1
             # Over Lambda's 6 MB payload limit the gateway itself answers (JSON {"message"}), as in AWS.

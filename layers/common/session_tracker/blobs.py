@@ -100,7 +100,7 @@ def blob_store_from_env() -> BlobStore | None:
 
 def hydrate_conversation(conversation: dict[str, Any] | None, blobs: BlobStore | None) -> dict[str, Any] | None:
     """The conversation with offloaded parts read back from the blob store (whole)."""
-    if not conversation or not ({"transcript_blob", "platform_analysis_blob"} & conversation.keys()):
+    if not conversation or not ({"transcript_blob", "platform_analysis_blob", "turns_blob"} & conversation.keys()):
         return conversation
     if blobs is None:
         raise ServiceUnavailable("this transcript is in blob storage, which is not configured (BLOB_BUCKET/BLOB_DIR)")
@@ -111,4 +111,7 @@ def hydrate_conversation(conversation: dict[str, Any] | None, blobs: BlobStore |
     pointer = out.pop("platform_analysis_blob", None)
     if pointer:
         out["platform_analysis"] = json.loads(blobs.get(pointer["key"]))
+    pointer = out.pop("turns_blob", None)
+    if pointer:
+        out["turns"] = json.loads(blobs.get(pointer["key"]))
     return out

@@ -56,3 +56,22 @@ def combine(existing: dict[str, Any] | None, incoming: dict[str, Any] | None) ->
             out[name] = round(sum(values), 6)
     out["calls"] = calls
     return out
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def session_cost_usd(platform_metadata: dict[str, Any] | None, vapi_metadata: dict[str, Any] | None) -> float | None:
+    """A session's platform cost in USD, whichever platform it came from (``None``: unknown).
+
+    ``platform_metadata.cost_usd`` (every adapter since v2), else VAPI's ``cost`` (USD), else
+    the ``cost`` of v1 non-VAPI records (the generic body's ``cost``, documented as USD).
+    """
+    for meta, key in ((platform_metadata, "cost_usd"), (vapi_metadata, "cost"), (platform_metadata, "cost")):
+        value = _number((meta or {}).get(key))
+        if value is not None:
+            return value
+    return None

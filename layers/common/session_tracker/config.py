@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from session_tracker.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = frozenset({"auth_token", "openai_api_key", "hmac_secret"})
+_SECRET_KEYS = frozenset({"auth_token", "openai_api_key", "hmac_secret", "api_key", "webhook_secret"})
 DEFAULT_CONFIG_NAME = "session_config.yaml"
 
 
@@ -137,9 +137,29 @@ class GenericWebhook(_Strict):
     max_body_bytes: int = Field(6 * 1024 * 1024, gt=0, le=6 * 1024 * 1024)
 
 
+class RetellWebhook(_Strict):
+    """``POST /webhook/retell``: signed with the Retell API key that has the webhook badge."""
+
+    enabled: bool = True
+    api_key: SecretRef = SecretRef(env_var="RETELL_API_KEY")
+    tolerance_seconds: int = Field(300, gt=0, le=3600)
+    max_body_bytes: int = Field(6 * 1024 * 1024, gt=0, le=6 * 1024 * 1024)
+
+
+class ElevenLabsWebhook(_Strict):
+    """``POST /webhook/elevenlabs``: signed with the webhook's HMAC shared secret."""
+
+    enabled: bool = True
+    webhook_secret: SecretRef = SecretRef(env_var="ELEVENLABS_WEBHOOK_SECRET")
+    tolerance_seconds: int = Field(1800, gt=0, le=3600)
+    max_body_bytes: int = Field(6 * 1024 * 1024, gt=0, le=6 * 1024 * 1024)
+
+
 class Webhooks(_Strict):
     vapi: VapiWebhook = VapiWebhook()
     generic: GenericWebhook = GenericWebhook()
+    retell: RetellWebhook = RetellWebhook()
+    elevenlabs: ElevenLabsWebhook = ElevenLabsWebhook()
 
 
 AnalysisTrigger = Literal["on_session_complete", "on_request"]

@@ -25,9 +25,10 @@ now". A session that ended more than ``late_data_hours`` before the data arrived
 changed any more; the data is kept as a new ``unmatched`` session naming the candidate.
 
 Merging sets ``end_time``, ``status: completed`` (``unmatched`` stays), ``conversation``
-``{transcript, source, word_count, call_duration, call_ids, started_at, ended_at,
-platform_analysis}``, ``vapi_metadata {call_id, cost, ended_reason, ...}`` (other
-platforms: ``platform_metadata``), ``matching``, and the analysis trigger flags. A second
+``{transcript, turns, source, word_count, call_duration, call_ids, started_at, ended_at,
+platform_analysis}``, ``platform_metadata {platform, call_id, cost_usd, ended_reason,
+duration_seconds, ...}`` for every platform (VAPI also keeps its v1 view ``vapi_metadata
+{call_id, cost, ended_reason, ...}``), ``matching``, and the analysis trigger flags. A second
 call merged into the same session is appended (transcripts joined, costs and durations
 summed, per-call entries under ``calls``). Transcripts (and platform analyses) larger
 than ``inline_limit`` bytes go to the blob store; the record keeps a pointer and
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from session_tracker import callmeta
 from session_tracker.blobs import BlobStore, hydrate_conversation
 from session_tracker.errors import DuplicateDelivery, ServiceUnavailable, SessionIdTaken, StoreConflict
 from session_tracker.models import (
@@ -337,7 +339,7 @@ def _digest(data: bytes) -> str:
 
 
 def _offload(conv: dict[str, Any], session_id: str, blobs: BlobStore | None, limit: int) -> dict[str, Any]:
-    """Move a large transcript / platform analysis to the blob store, leaving a pointer."""
+    """Move a large transcript / turn list / platform analysis to the blob store, leaving a pointer."""
     out = dict(conv)
     text = out.get("transcript")
     if isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > limit:
@@ -352,6 +354,14 @@ def _offload(conv: dict[str, Any], session_id: str, blobs: BlobStore | None, lim
                 blobs, f"analysis/{session_id}/{_digest(data)}.json", data, "application/json"
             )
             del out["platform_analysis"]
+    turns = out.get("turns")
+    if turns:
+        data = json.dumps(turns, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if len(data) > limit:
+            out["turns_blob"] = _put(
+                blobs, f"transcripts/{session_id}/{_digest(data)}.turns.json", data, "application/json"
+            )
+            del out["turns"]
     return out
 
 
@@ -393,6 +403,7 @@ def _conversation(event: PlatformEvent, start: datetime, end: datetime) -> dict[
         "ended_at": iso(end),
         "platform_analysis": event.analysis or None,
         "partial": event.kind == "ended" or None,
+        "turns": [t.model_dump(mode="json", exclude_none=True) for t in event.turns] or None,
     }
     return _storable({k: v for k, v in conv.items() if v is not None})
 
@@ -412,34 +423,36 @@ def _appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "ended_at": iso(max(ends)) if ends else None,
         "platform_analysis": new.get("platform_analysis", old.get("platform_analysis")),
         "partial": (old.get("partial") or new.get("partial")) or None,
+        "turns": [*(old.get("turns") or []), *(new.get("turns") or [])] or None,
     }
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _call_entry(event: PlatformEvent) -> dict[str, Any]:
+def _call_entry(event: PlatformEvent, start: datetime, end: datetime) -> dict[str, Any]:
+    """The platform-neutral ``platform_metadata`` entry of one call (see :mod:`session_tracker.callmeta`)."""
     entry: dict[str, Any] = {
+        "platform": event.platform,
         "call_id": event.call_id,
-        "cost": event.cost,
+        "cost_usd": event.cost,
         "ended_reason": event.ended_reason,
+        "duration_seconds": event.duration_seconds(),
+        "started_at": iso(start),
+        "ended_at": iso(end),
         **event.details,
     }
-    if event.platform != "vapi":
-        entry["platform"] = event.platform
-    return _storable(entry)
+    return _storable({k: v for k, v in entry.items() if v is not None})
 
 
-def _metadata(existing: dict[str, Any] | None, event: PlatformEvent, mode: Mode) -> dict[str, Any]:
-    entry = _call_entry(event)
+def _vapi_entry(event: PlatformEvent) -> dict[str, Any]:
+    """VAPI's v1 ``vapi_metadata`` view of a call: ``{call_id, cost, ended_reason, ...}``."""
+    entry: dict[str, Any] = {"call_id": event.call_id, "cost": event.cost, "ended_reason": event.ended_reason}
+    return _storable({**entry, **event.details})
+
+
+def _metadata(existing: dict[str, Any] | None, entry: dict[str, Any], mode: Mode) -> dict[str, Any]:
     if mode != "append" or not existing:
         return entry
-    calls = existing.get("calls") or [{k: v for k, v in existing.items() if k != "calls"}]
-    costs = [c.get("cost") for c in [*calls, entry] if isinstance(c.get("cost"), (int, float))]
-    return {
-        "call_id": event.call_id,
-        "cost": round(sum(costs), 6) if costs else None,
-        "ended_reason": event.ended_reason,
-        "calls": [*calls, entry],
-    }
+    return callmeta.combine(existing, entry) or entry
 
 
 def plan_merge(
@@ -467,8 +480,12 @@ def plan_merge(
         conversation = incoming
     if conversation is not None:
         conversation = _offload(conversation, meta.session_id, blobs, settings.inline_limit)
-    current_meta = meta.vapi_metadata if event.platform == "vapi" else meta.platform_metadata
-    metadata = None if mode == "keep" else _metadata(current_meta, event, mode)
+    platform_metadata = (
+        None if mode == "keep" else _metadata(meta.platform_metadata, _call_entry(event, start, end), mode)
+    )
+    vapi_metadata = (
+        _metadata(meta.vapi_metadata, _vapi_entry(event), mode) if event.platform == "vapi" and mode != "keep" else None
+    )
     end_time = max(session_span(meta)[1], end) if event.call_end else session_span(meta)[1]
     return PlatformWrite(
         session_id=meta.session_id,
@@ -479,8 +496,8 @@ def plan_merge(
         status="unmatched" if meta.status == "unmatched" else "completed",
         end_time=end_time,
         conversation=conversation,
-        vapi_metadata=metadata if event.platform == "vapi" else None,
-        platform_metadata=metadata if event.platform != "vapi" else None,
+        vapi_metadata=vapi_metadata,
+        platform_metadata=platform_metadata,
         matching=None if meta.matching else match.record(event, now),
         request_analysis=conversation is not None,
         head_ended_at=end_time if head_session_id == meta.session_id else None,
@@ -503,7 +520,6 @@ def plan_new_session(
     session_id = match.new_session_id or session_id_for(match.student_id, start, suffix)
     status: SessionStatus = "unmatched" if match.strategy == "none" else "completed"
     conversation = _offload(_conversation(event, start, end), session_id, blobs, settings.inline_limit)
-    metadata = _metadata(None, event, "new")
     record = match.record(event, now)
     meta = SessionMeta(
         session_id=session_id,
@@ -516,8 +532,8 @@ def plan_new_session(
         call_ids=[event.call_id] if event.call_id else [],
         matching=record,
         conversation=conversation,
-        vapi_metadata=metadata if event.platform == "vapi" else None,
-        platform_metadata=metadata if event.platform != "vapi" else None,
+        vapi_metadata=_vapi_entry(event) if event.platform == "vapi" else None,
+        platform_metadata=_call_entry(event, start, end),
         created_at=now,
         updated_at=now,
     )

@@ -29,9 +29,14 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> N
 
 
 class _PlatformOutcome(Protocol):
-    outcome: str
-    status: str | None
-    strategy: str | None
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def status(self) -> str | None: ...
+
+    @property
+    def strategy(self) -> str | None: ...
 
 
 def count_platform_delivery(result: _PlatformOutcome, *, received_metric: str) -> None:
@@ -49,6 +54,8 @@ def count_platform_delivery(result: _PlatformOutcome, *, received_metric: str) -
         count("UnmatchedReports")
     if result.strategy == "explicit":
         count("MatchesExplicit")
+    elif result.strategy == "tool_calls":
+        count("MatchesToolCalls")
     elif result.strategy == "student_id":
         count("MatchesStudentId")
     elif result.strategy == "time_window":

@@ -91,11 +91,75 @@ SPOKEN_ROLES = frozenset({"assistant", "user"})
 
 
 class Turn(BaseModel):
-    """One spoken turn, platform-neutral (``role`` is ``assistant`` or ``user``)."""
+    """One turn of the conversation, platform-neutral.
+
+    Spoken turns have ``role`` ``assistant`` or ``user``; tool calls the assistant made are
+    turns with ``role`` ``tool_call`` (``name``, ``arguments``) and ``tool_result``
+    (``name``, ``successful``; the result itself is not kept). ``offset`` is seconds from
+    the call's start; ``words`` the platform's word timings (``{word, start, end}``, s).
+    """
 
     role: str
-    text: str
+    text: str = ""
     time: datetime | None = None
+    offset: float | None = None
+    words: list[dict[str, Any]] | None = None
+    name: str | None = None
+    arguments: dict[str, Any] | None = None
+    tool_call_id: str | None = None
+    successful: bool | None = None
+
+
+class ToolCall(BaseModel):
+    """A tool call the platform reports the assistant made (what ``tool_calls`` matching compares)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    arguments: dict[str, Any] | None = None
+    """Parsed arguments; ``None`` when the platform sent none or they were not a JSON object."""
+    offset: float | None = None
+    """Seconds from the call's start, when the platform says (or it can be read from neighbouring turns)."""
+    time: datetime | None = None
+    """Wall-clock time of the call, when the platform gives one."""
+    tool_call_id: str | None = None
+    builtin: bool = False
+    """A tool of the platform itself (end the call, transfer ...): never logged by an MCP server."""
+
+
+def parse_arguments(value: Any) -> dict[str, Any] | None:
+    """Tool-call arguments as a dict: platforms send a JSON object or a JSON string of one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def student_ids_of(calls: list[ToolCall]) -> list[str]:
+    """The distinct ``student_id`` arguments of ``calls``, in order."""
+    found: list[str] = []
+    for call in calls:
+        sid = clean_id((call.arguments or {}).get("student_id"))
+        if sid and sid not in found:
+            found.append(sid)
+    return found
+
+
+def tool_turns(calls: list[ToolCall]) -> list[Turn]:
+    """Tool calls as ``tool_call`` turns (for platforms that report them apart from the turns)."""
+    return [
+        Turn(
+            role="tool_call",
+            time=c.time,
+            offset=c.offset,
+            name=c.name,
+            arguments=c.arguments,
+            tool_call_id=c.tool_call_id,
+        )
+        for c in calls
+    ]
 
 
 def turns_to_text(turns: list[Turn]) -> str:
@@ -131,9 +195,12 @@ class PlatformEvent(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     tool_student_ids: list[str] = Field(default_factory=list)
     """``student_id`` arguments of tool calls made during the conversation."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """The tool calls the assistant made, in call order (``tool_calls`` matching)."""
     call_duration: float | None = None
     word_count: int | None = None
     cost: float | None = None
+    """In USD (adapters convert from the platform's unit)."""
     ended_reason: str | None = None
     analysis: dict[str, Any] | None = None
     details: dict[str, Any] = Field(default_factory=dict)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,9 +34,12 @@ from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
     PlatformEvent,
+    ToolCall,
     Turn,
     clean_id,
     fingerprint,
+    parse_arguments,
+    student_ids_of,
     turns_to_text,
     word_count,
 )
@@ -96,6 +98,7 @@ class VapiTurn(_Open):
     message: str | None = None
     time: LenientTime = None
     endTime: LenientTime = None
+    secondsFromStart: Any = None
     toolCalls: list[VapiToolCall] | None = None
 
 
@@ -173,18 +176,27 @@ class _StatusEnvelope(BaseModel):
 
 
 # ------------------------------------------------------------------------ parsing
-def _tool_student_ids(turns: list[VapiTurn]) -> list[str]:
-    found: list[str] = []
+def _tool_calls(turns: list[VapiTurn]) -> list[ToolCall]:
+    """The ``tool_calls`` turns of ``artifact.messages`` (time: the turn's, offset: ``secondsFromStart``)."""
+    found: list[ToolCall] = []
     for turn in turns:
+        if turn.role != "tool_calls":
+            continue
+        offset = (
+            float(turn.secondsFromStart)
+            if isinstance(turn.secondsFromStart, (int, float)) and not isinstance(turn.secondsFromStart, bool)
+            else None
+        )
         for call in turn.toolCalls or []:
+            name = (call.function.name if call.function else None) or call.name
+            if not isinstance(name, str) or not name.strip():
+                continue
             args: Any = call.function.arguments if call.function else call.parameters
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except ValueError:
-                    continue
-            if isinstance(args, dict) and (sid := clean_id(args.get("student_id"))) and sid not in found:
-                found.append(sid)
+            found.append(
+                ToolCall(
+                    name=name, arguments=parse_arguments(args), offset=offset, time=turn.time, tool_call_id=call.id
+                )
+            )
     return found
 
 
@@ -257,6 +269,7 @@ class VapiAdapter(PlatformAdapter):
         artifact = msg.artifact or VapiArtifact()
         raw_turns = artifact.messages if artifact.messages is not None else (msg.messages or [])
         turns = _turns(raw_turns)
+        tool_calls = _tool_calls(raw_turns)
         transcript = artifact.transcript if artifact.transcript is not None else msg.transcript
         if transcript is None and turns:
             transcript = turns_to_text(turns)
@@ -302,7 +315,8 @@ class VapiAdapter(PlatformAdapter):
             event_time=msg.timestamp,
             transcript=transcript,
             turns=turns,
-            tool_student_ids=_tool_student_ids(raw_turns),
+            tool_student_ids=student_ids_of(tool_calls),
+            tool_calls=tool_calls,
             call_duration=_duration(msg) if isinstance(msg, VapiEndOfCallReport) else None,
             word_count=word_count(transcript, turns),
             cost=cost,

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from session_tracker import callmeta
 from session_tracker.length import activity_span, conversation_window
 from session_tracker.models import ExportInteraction, SessionExport, iso, parse_iso
 from session_tracker.reading import EARLIEST, LATEST, SessionRefPage
@@ -435,7 +436,7 @@ def session_page(export: SessionExport, *, nonce: str) -> str:
     conversation = export.conversation or {}
     turns = conversation_turns(conversation, start=export.start_time)
     start, end = _span(export, turns)
-    vapi = export.vapi_metadata or {}
+    call_meta = export.platform_metadata or export.vapi_metadata or {}
     summary = export.session_summary
     facts = [
         ("Student", f'<a href="/ui/students/{_seg(export.student_id)}">{_e(export.student_id)}</a>'),
@@ -443,8 +444,8 @@ def session_page(export: SessionExport, *, nonce: str) -> str:
         ("Ended", _e(_when(export.end_time))),
         ("Length", _e(summary.duration_estimated)),
         ("Platform", _e(export.platform or "—")),
-        ("Cost", _e(_cost(vapi.get("cost")))),
-        ("Ended reason", _e(vapi.get("ended_reason") or "—")),
+        ("Cost", _e(_cost(callmeta.session_cost_usd(export.platform_metadata, export.vapi_metadata)))),
+        ("Ended reason", _e(call_meta.get("ended_reason") or "—")),
         ("Matched by", _e(export.matching.get("strategy", "none"))),
         ("Data requests", str(summary.data_requests)),
     ]
