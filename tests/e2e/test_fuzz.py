@@ -41,6 +41,8 @@ def signing_session():
     session = requests.Session()
     session.auth = Sign()
     return session
+
+
 TOKEN = "e2e-ingest-token"
 
 

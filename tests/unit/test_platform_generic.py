@@ -19,7 +19,7 @@ BASE = {
 
 
 def test_every_platform_module_is_registered() -> None:
-    assert set(adapters()) == {"vapi", "superinterface", "generic"}
+    assert set(adapters()) == {"vapi", "superinterface", "generic", "retell", "elevenlabs"}
 
 
 def test_generic_string_transcript() -> None:

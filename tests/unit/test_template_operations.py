@@ -49,6 +49,8 @@ def _emitted_metrics() -> set[str]:
         text = path.read_text(encoding="utf-8")
         names |= set(re.findall(r"""\bcount\(\s*["']([A-Za-z]+)["']""", text))
         names |= set(re.findall(r"""add_metric\(\s*name\s*=\s*["']([A-Za-z]+)["']""", text))
+        # count_platform_delivery(result, received_metric="...") counts that name
+        names |= set(re.findall(r"""\breceived_metric\s*=\s*["']([A-Za-z]+)["']""", text))
     return names
 
 
