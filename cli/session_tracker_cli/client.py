@@ -234,14 +234,13 @@ class TableSource:
     def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]:
         from session_tracker import review
         from session_tracker.config import get_config
-        from session_tracker.review_store import DynamoReviewStore
 
         with _table_errors(self.table):
             request = review.AssignRequest(student_id=student_id, session_id=target)
             result = review.assign_session(
                 session_id,
                 request,
-                store=DynamoReviewStore(self.store),
+                store=self.store,
                 blobs=self.blobs,
                 now=datetime.now(UTC),
                 match_window=get_config().session_tracking.match_window,

@@ -19,7 +19,6 @@ from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.progress_store import DynamoHistory
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
-from session_tracker.review_store import DynamoReviewStore
 from session_tracker.runtime import deps
 from session_tracker.store import MAX_CURSOR_CHARS
 from session_tracker.ui import views
@@ -167,11 +166,6 @@ def request_session_analysis(session_id: SessionIdPath) -> analysis.AnalysisRequ
 
 
 # ------------------------------------------------------------------- unmatched review
-@cache
-def _review_store() -> DynamoReviewStore:
-    return DynamoReviewStore(deps().store)
-
-
 def _audit_assignment(entry: review.AssignmentAudit) -> None:
     # Hook for the access audit (issue 15): until it stores entries, the assignment is a
     # structured log line (ids only, never conversation content).
@@ -197,7 +191,7 @@ def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignReque
     return review.assign_session(
         session_id,
         body,
-        store=_review_store(),
+        store=deps().store,
         blobs=deps().blobs,
         now=datetime.now(UTC),
         match_window=deps().config.session_tracking.match_window,

@@ -345,3 +345,23 @@ class PlatformWrite(BaseModel):
     """Set the student's HEAD ``ended_at`` (only while it points at this session)."""
     expected_version: int | None = None
     now: UtcDatetime
+
+
+class PlatformMove(BaseModel):
+    """An unmatched session's platform data moving to a session (``POST /sessions/{id}/assign``).
+
+    Applied in one transaction: the target written (``create``: a new record), the source
+    deleted only while it is still unmatched and unchanged, its calls' links pointed at the
+    target, and the assignment remembered (a second assignment of the source fails).
+    """
+
+    source: SessionMeta
+    source_version: int | None
+    target: SessionMeta
+    """The target record as it must be after the move."""
+    create: bool
+    target_version: int | None = None
+    """The target's ``platform_version`` as read (optimistic concurrency); ignored when ``create``."""
+    head_ended_at: UtcDatetime | None = None
+    """Set the student's HEAD ``ended_at`` (only when it points at the target)."""
+    now: UtcDatetime

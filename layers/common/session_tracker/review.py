@@ -16,6 +16,9 @@ the result, so a retried request is a 409 naming where the data went instead of 
 The target's ``matching`` becomes ``{"strategy": "manual", ...}`` and it is queued for
 analysis again. Sessions that are not ``unmatched`` answer 409.
 
+Storage is :class:`~session_tracker.store.ports.ReviewStore` (DynamoDB:
+``store/dynamo_review.py``; the in-memory fake has the same conditions).
+
 Auditing: every successful assignment calls ``audit(AssignmentAudit)`` (the access-audit
 log of issue 15 plugs in there; until it exists the handler passes a structured-log sink).
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -40,8 +43,9 @@ from session_tracker.errors import (
     Unprocessable,
 )
 from session_tracker.matching import INLINE_LIMIT, _appended, _offload, gap, session_span
-from session_tracker.models import Head, Identifier, SessionMeta, iso, parse_iso
+from session_tracker.models import Head, Identifier, PlatformMove, SessionMeta, iso, parse_iso
 from session_tracker.sessions import session_id_for
+from session_tracker.store.ports import ReviewStore
 
 MAX_ATTEMPTS = 6
 CANDIDATES = 20
@@ -86,41 +90,6 @@ class AssignmentAudit(BaseModel):
 
 
 AuditSink = Callable[[AssignmentAudit], None]
-
-
-class PlatformMove(BaseModel):
-    """One assignment, as the store applies it in a single transaction."""
-
-    source: SessionMeta
-    source_version: int | None
-    target: SessionMeta
-    """The target record as it must be after the move (a new one when ``create``)."""
-    create: bool
-    target_version: int | None = None
-    """The target's ``platform_version`` as read (optimistic concurrency); ignored when ``create``."""
-    head_ended_at: datetime | None = None
-    """Set the student's HEAD ``ended_at`` (only when it points at the target)."""
-    now: datetime
-
-
-class ReviewStore(Protocol):
-    """What assignment needs from storage."""
-
-    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None: ...
-
-    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]: ...
-
-    def get_head(self, student_id: str) -> Head | None: ...
-
-    def get_assignment(self, source_session_id: str) -> str | None:
-        """The session an earlier assignment of ``source_session_id`` moved it to."""
-        ...
-
-    def move_platform_data(self, move: PlatformMove) -> None:
-        """Apply ``move``; :class:`StoreConflict` when the source or target changed meanwhile,
-        :class:`SessionIdTaken` when a new target's id exists, :class:`DuplicateDelivery` when
-        another assignment of the source won."""
-        ...
 
 
 def _call_span(meta: SessionMeta) -> tuple[datetime, datetime]:

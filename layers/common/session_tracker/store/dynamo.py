@@ -16,13 +16,15 @@ from session_tracker.store.dynamo_closer import CloserMixin
 from session_tracker.store.dynamo_ingest import IngestMixin
 from session_tracker.store.dynamo_platform import PlatformMixin
 from session_tracker.store.dynamo_reading import ReadingMixin
+from session_tracker.store.dynamo_review import ReviewMixin
+from session_tracker.store.dynamo_toolcalls import ToolCallMixin
 from session_tracker.store.settings import StoreSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoStore(IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, ReadingMixin):
+class DynamoStore(IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, ReadingMixin, ToolCallMixin, ReviewMixin):
     """:class:`~session_tracker.store.ports.SessionStore` on one DynamoDB table."""
 
     @classmethod

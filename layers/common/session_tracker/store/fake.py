@@ -30,6 +30,7 @@ from session_tracker.models import (
     CallLink,
     Head,
     Interaction,
+    PlatformMove,
     PlatformWrite,
     SessionMeta,
     SessionRef,
@@ -37,6 +38,7 @@ from session_tracker.models import (
     to_utc,
 )
 from session_tracker.store.cursors import InvalidCursor, decode_cursor, encode_cursor, fingerprint
+from session_tracker.store.keys import ASSIGN_PREFIX
 
 _LARGE = ("matching", "vapi_metadata", "platform_metadata", "session_summary", "analysis", "created_at", "updated_at")
 _NOT_LISTED = ("conversation", "platform_metadata", "session_summary", "analysis")
@@ -589,3 +591,82 @@ class InMemoryStore:
             self._apply_platform(write)
             if move_head:
                 self._move_head(meta, call_id=write.call_id, ended_at=write.head_ended_at)
+
+    # ----------------------------------------------------------- tool-call matching
+    def sessions_with_calls_between(
+        self, start: datetime, end: datetime, *, student_id: str | None = None, limit: int = 50
+    ) -> list[tuple[SessionMeta, list[Interaction]]]:
+        with self._lock:
+            first = f"{iso(start - timedelta(hours=6))}"
+            bound = f"{iso(end)}#\uffff"
+            candidates = [
+                s
+                for s in self._sessions.values()
+                if (student_id is None or s.meta.student_id == student_id) and first <= s.gsi1sk <= bound
+            ]
+            candidates.sort(key=lambda s: s.gsi1sk, reverse=True)
+            found: list[tuple[SessionMeta, list[Interaction]]] = []
+            for s in candidates[:limit]:
+                meta = s.meta
+                if meta.status == "unmatched" or meta.last_activity < start or meta.start_time > end:
+                    continue
+                calls = sorted(
+                    (c.model_copy() for c in s.calls.values() if start <= c.timestamp <= end),
+                    key=lambda r: (r.timestamp, r.interaction_id),
+                )
+                if calls:
+                    found.append((meta.model_copy(deep=True, update=dict.fromkeys(_LARGE)), calls))
+            return found
+
+    # ------------------------------------------------------------------- review
+    def get_assignment(self, source_session_id: str) -> str | None:
+        with self._lock:
+            return self._deliveries.get(ASSIGN_PREFIX + source_session_id)
+
+    def move_platform_data(self, move: PlatformMove) -> None:
+        with self._lock:
+            marker = ASSIGN_PREFIX + move.source.session_id
+            if marker in self._deliveries:
+                raise DuplicateDelivery(marker, self._deliveries[marker])
+            meta = move.target
+            if move.create and meta.session_id in self._sessions:
+                raise SessionIdTaken("session id exists")
+            source = self._sessions.get(move.source.session_id)
+            target = None if move.create else self._sessions.get(meta.session_id)
+            head = self._heads.get(meta.student_id)
+            if (
+                source is None
+                or source.meta.status != "unmatched"
+                or source.meta.student_id != move.source.student_id
+                or source.platform_version != move.source_version
+                or source.meta.interaction_count != move.source.interaction_count
+                or (not move.create and (target is None or target.meta.student_id != meta.student_id))
+                or (target is not None and target.platform_version != move.target_version)
+                or any(
+                    (link := self._links.get(c)) is not None and link.session_id != move.source.session_id
+                    for c in move.source.call_ids
+                )
+                or (move.head_ended_at is not None and (head is None or head.session_id != meta.session_id))
+            ):
+                raise StoreConflict("the session changed during the assignment")
+            if move.create:
+                created = self._sessions[meta.session_id] = _Session(self._fresh(meta), platform_version=1)
+                created.pending, created.content_updated_at = True, iso(move.now)
+            else:
+                assert target is not None
+                kept = target.meta
+                for name in ("end_time", "status", "conversation", "vapi_metadata", "platform_metadata", "matching"):
+                    value = getattr(meta, name)
+                    if value is not None:
+                        setattr(kept, name, value)
+                kept.platform = kept.platform or meta.platform
+                kept.call_ids = sorted(set(kept.call_ids) | set(meta.call_ids))
+                kept.updated_at = move.now
+                target.platform_version = (move.target_version or 0) + 1
+                target.pending, target.content_updated_at = True, iso(move.now)
+            del self._sessions[move.source.session_id]
+            for call_id in move.source.call_ids:
+                self._links[call_id] = CallLink(call_id=call_id, session_id=meta.session_id, student_id=meta.student_id)
+            self._deliveries[marker] = meta.session_id
+            if move.head_ended_at is not None and head is not None:
+                head.ended_at = move.head_ended_at

@@ -16,6 +16,8 @@ GSI2 = "GSI2"
 GSI3 = "GSI3"
 MARKER_TTL = timedelta(days=7)
 DELIVERY_TTL = timedelta(days=7)
+ASSIGN_PREFIX = "assign:"
+"""``DELIVERY#assign:{session_id}`` remembers where an assigned unmatched session's data went."""
 USAGE_TTL = timedelta(days=400)
 
 

@@ -26,6 +26,7 @@ from session_tracker.models import (
     CallLink,
     Head,
     Interaction,
+    PlatformMove,
     PlatformWrite,
     SessionMeta,
     SessionRef,
@@ -134,5 +135,38 @@ class AnalysisStore(SessionReader, Protocol):
     def get_usage(self, day: str) -> AnalysisUsage: ...
 
 
-class SessionStore(IngestStore, PlatformStore, CloserStore, AnalysisStore, SessionReader, Protocol):
+class ToolCallReader(Protocol):
+    """Tool-call matching: the MCP calls logged around a platform call, by time."""
+
+    def sessions_with_calls_between(
+        self, start: datetime, end: datetime, *, student_id: str | None = None, limit: int = 50
+    ) -> list[tuple[SessionMeta, list[Interaction]]]:
+        """Sessions (of ``student_id``, or of every student) active in ``[start, end]``, each
+        with its logged calls whose timestamps fall in ``[start, end]`` (time order)."""
+        ...
+
+
+class ReviewStore(Protocol):
+    """Reviewing unmatched data (``POST /sessions/{id}/assign``)."""
+
+    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None: ...
+
+    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]: ...
+
+    def get_head(self, student_id: str) -> Head | None: ...
+
+    def get_assignment(self, source_session_id: str) -> str | None:
+        """The session an earlier assignment moved ``source_session_id``'s data to."""
+        ...
+
+    def move_platform_data(self, move: PlatformMove) -> None:
+        """Apply ``move``; :class:`StoreConflict` when the source or target changed meanwhile,
+        :class:`SessionIdTaken` when a new target's id exists, :class:`DuplicateDelivery` when
+        another assignment of the source won."""
+        ...
+
+
+class SessionStore(
+    IngestStore, PlatformStore, CloserStore, AnalysisStore, SessionReader, ToolCallReader, ReviewStore, Protocol
+):
     """Everything at once: what ``Deps.store`` holds (each caller uses its own slice)."""

@@ -1,7 +1,5 @@
-"""DynamoDB side of :mod:`session_tracker.review`: moving an unmatched session's platform data.
+"""Reviewing unmatched data (:class:`~session_tracker.store.ports.ReviewStore`): the assignment transaction.
 
-Keys and item shapes are the store's (:mod:`session_tracker.store`); this module adds
-one access pattern, the assignment transaction:
 
 1. the target META: a new item (``attribute_not_exists``) or an update conditioned on its
    ``platform_version`` and owner, exactly like a platform merge;
@@ -19,45 +17,23 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from session_tracker.errors import DuplicateDelivery, SessionIdTaken, StoreConflict
-from session_tracker.models import Head, SessionMeta, iso
-from session_tracker.review import PlatformMove
-from session_tracker.store import (
-    DELIVERY_TTL,
-    DynamoStore,
-    _values,
-    call_key,
-    delivery_key,
-    deserialize,
-    head_key,
-    meta_to_item,
-    serialize,
-    session_key,
-)
-
-ASSIGN_PREFIX = "assign:"
+from session_tracker.models import PlatformMove, iso
+from session_tracker.store.codec import _values, deserialize, meta_to_item, serialize
+from session_tracker.store.dynamo_base import DynamoBase
+from session_tracker.store.keys import ASSIGN_PREFIX, DELIVERY_TTL, call_key, delivery_key, head_key, session_key
 
 
-class DynamoReviewStore:
-    """:class:`~session_tracker.review.ReviewStore` on the sessions table."""
-
-    def __init__(self, store: DynamoStore) -> None:
-        self.store = store
-
-    @property
-    def _table(self) -> str:
-        return self.store.table_name
-
-    def get_session_versioned(self, session_id: str) -> tuple[SessionMeta, int | None] | None:
-        return self.store.get_session_versioned(session_id)
-
-    def student_sessions_before(self, student_id: str, before: Any, *, limit: int = 10) -> list[SessionMeta]:
-        return self.store.student_sessions_before(student_id, before, limit=limit)
-
-    def get_head(self, student_id: str) -> Head | None:
-        return self.store.get_head(student_id)
+class ReviewMixin(DynamoBase):
+    """Moving an unmatched session's platform data (``get_session_versioned``,
+    ``student_sessions_before`` and ``get_head`` come from the platform mixin)."""
 
     def get_assignment(self, source_session_id: str) -> str | None:
-        return self.store.get_delivery(ASSIGN_PREFIX + source_session_id)
+        out = self.client.get_item(
+            TableName=self.table_name,
+            Key=serialize(delivery_key(ASSIGN_PREFIX + source_session_id)),
+            ConsistentRead=True,
+        )
+        return deserialize(out["Item"]).get("session_id") if "Item" in out else None
 
     # -------------------------------------------------------------------- the move
     def _target_update(self, move: PlatformMove) -> dict[str, Any]:
@@ -87,9 +63,9 @@ class DynamoReviewStore:
                 names[f"#{name}"] = name
                 values[name] = value
                 sets.append(f"#{name} = :{name}")
-        if self.store.retention_days > 0:
+        if self.retention_days > 0:
             sets.append("expires_at = :exp")
-            values["exp"] = self.store.expires_at(meta.end_time or meta.last_activity)
+            values["exp"] = self.expires_at(meta.end_time or meta.last_activity)
         conds = ["attribute_exists(PK)", "student_id = :student"]
         if move.target_version is None:
             conds.append("attribute_not_exists(#v)")
@@ -104,7 +80,7 @@ class DynamoReviewStore:
             values["calls"] = set(meta.call_ids)
         return {
             "Update": {
-                "TableName": self._table,
+                "TableName": self.table_name,
                 "Key": serialize(session_key(meta.session_id)),
                 "UpdateExpression": expression,
                 "ConditionExpression": " AND ".join(conds),
@@ -115,13 +91,13 @@ class DynamoReviewStore:
 
     def _target_put(self, move: PlatformMove) -> dict[str, Any]:
         meta = move.target
-        item = meta_to_item(meta, expires_at=self.store.expires_at(meta.end_time or meta.last_activity))
+        item = meta_to_item(meta, expires_at=self.expires_at(meta.end_time or meta.last_activity))
         item["platform_version"] = 1
         item["pending_analysis"] = True
         item["content_updated_at"] = iso(move.now)
         return {
             "Put": {
-                "TableName": self._table,
+                "TableName": self.table_name,
                 "Item": serialize(item),
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
@@ -140,7 +116,7 @@ class DynamoReviewStore:
         conds.append("(interaction_count = :n OR attribute_not_exists(interaction_count))")
         return {
             "Delete": {
-                "TableName": self._table,
+                "TableName": self.table_name,
                 "Key": serialize(session_key(move.source.session_id)),
                 "ConditionExpression": " AND ".join(conds),
                 "ExpressionAttributeNames": {"#status": "status"},
@@ -170,13 +146,13 @@ class DynamoReviewStore:
                 "session_id": meta.session_id,
                 "student_id": meta.student_id,
                 "platform": move.source.platform,
-                "expires_at": self.store.expires_at(meta.end_time or meta.last_activity),
+                "expires_at": self.expires_at(meta.end_time or meta.last_activity),
             }
             add(
                 "call",
                 {
                     "Put": {
-                        "TableName": self._table,
+                        "TableName": self.table_name,
                         "Item": serialize({k: v for k, v in link.items() if v is not None}),
                         "ConditionExpression": "attribute_not_exists(PK) OR session_id = :src",
                         "ExpressionAttributeValues": _values(src=move.source.session_id),
@@ -194,7 +170,7 @@ class DynamoReviewStore:
             "assignment",
             {
                 "Put": {
-                    "TableName": self._table,
+                    "TableName": self.table_name,
                     "Item": serialize(marker),
                     "ConditionExpression": "attribute_not_exists(PK)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -206,7 +182,7 @@ class DynamoReviewStore:
                 "head",
                 {
                     "Update": {
-                        "TableName": self._table,
+                        "TableName": self.table_name,
                         "Key": serialize(head_key(meta.student_id)),
                         "UpdateExpression": "SET ended_at = :ended",
                         "ConditionExpression": "session_id = :sid",
@@ -215,7 +191,7 @@ class DynamoReviewStore:
                 },
             )
         try:
-            self.store.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
