@@ -88,10 +88,20 @@ openapi: install
 layer-requirements: install
 	$(PY) -m session_tracker_local.layer_requirements --write
 
-# Build for AWS: the layer gets session_config.yaml next to the package.
+# The Lambda runtime's Python (template.yaml: python3.12), from PATH or pyenv: sam build needs
+# it, and the .pyc files shipped in the artifacts must be compiled by the same version.
+PYTHON_LAMBDA ?= $(shell for p in $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) $$(command -v python3.12); do \
+  $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+
+# Build for AWS: the layer gets session_config.yaml next to the package; every module of the
+# layer and the functions is shipped precompiled (unchecked-hash .pyc: Lambda's file system is
+# read-only, so without them every cold start compiles our modules again).
 build: sam-cli
+	@test -n "$(PYTHON_LAMBDA)" || { echo "python3.12 (the Lambda runtime) not found: install it (pyenv install 3.12)"; exit 1; }
 	cp session_config.yaml layers/common/session_tracker/session_config.yaml
-	$(SAM_VENV)/bin/sam build
+	PATH="$$(dirname $(PYTHON_LAMBDA)):$$PATH" $(SAM_VENV)/bin/sam build
+	$(PYTHON_LAMBDA) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	@echo "precompiled: $$(find .aws-sam/build -name '*.cpython-312.pyc' | wc -l) .pyc files for python3.12 in .aws-sam/build"
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from session_tracker import analysis
+from session_tracker import analysis, coldstart
 from session_tracker.observability import MetricUnit, count, logger, metrics, tracer
 from session_tracker.runtime import deps
 
@@ -57,6 +57,7 @@ def record_handler(record: DynamoDBRecord, lambda_context: LambdaContext | None 
     )
 
 
+@coldstart.handler
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

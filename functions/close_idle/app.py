@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from session_tracker import lifecycle
+from session_tracker import coldstart, lifecycle
 from session_tracker.observability import count, logger, metrics, tracer
 from session_tracker.runtime import deps
 
@@ -16,6 +16,7 @@ from session_tracker.runtime import deps
 SAFETY_SECONDS = 8.0
 
 
+@coldstart.handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Discriminator, Tag
 
-from session_tracker import sessions
+from session_tracker import coldstart, sessions
 from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
 from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
 from session_tracker.observability import count, logger, metrics, tracer
@@ -65,6 +65,7 @@ def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | Ing
 _gate = bearer_gate(lambda: deps().config.api.auth_token)
 
 
+@coldstart.handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import analysis, reading, review
+from session_tracker import analysis, coldstart, reading, review
 from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
 from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
@@ -265,6 +265,7 @@ def ui_logout() -> Response[str]:
 _gate = access_gate(lambda: deps().config.api.auth_token, clock=lambda: datetime.now(UTC))
 
 
+@coldstart.handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

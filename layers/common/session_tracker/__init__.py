@@ -5,3 +5,7 @@
 """
 
 __version__ = "0.2.0"
+
+from session_tracker import coldstart
+
+coldstart.pause()  # in Lambda only; the first invocation of every handler ends it (coldstart.handler)
