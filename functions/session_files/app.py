@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from session_tracker import session_files
+from session_tracker import coldstart, session_files
 from session_tracker.errors import ServiceUnavailable
 from session_tracker.observability import count, logger, metrics, tracer
 from session_tracker.runtime import deps
@@ -35,6 +35,7 @@ def _failed(session_id: str, exc: Exception) -> None:
     )
 
 
+@coldstart.handler
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

@@ -57,6 +57,21 @@ def test_with_tracing_off_no_handler_imports_the_xray_sdk(name: str, code: Path)
     assert out["gc"] is True  # outside Lambda the collector is left alone
 
 
+_LAMBDA_IMPORT = """
+import gc, importlib, json, sys
+sys.path.insert(0, {code!r})
+module = importlib.import_module("app")
+print(json.dumps({{"gc": gc.isenabled(), "ends": getattr(module.lambda_handler, "ends_cold_start", False)}}))
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), _functions())
+def test_in_lambda_every_handler_pauses_the_collector_and_its_first_call_ends_init(name: str, code: Path) -> None:
+    env = _env(AWS_LAMBDA_FUNCTION_NAME=name, POWERTOOLS_TRACE_DISABLED="true")
+    out = json.loads(_run(_LAMBDA_IMPORT.format(code=str(code)), env))
+    assert out == {"gc": False, "ends": True}, f"{name}: decorate lambda_handler with @coldstart.handler (outermost)"
+
+
 _FIRST_CALL = """
 import gc, importlib, json, sys
 sys.path.insert(0, {code!r})
@@ -108,11 +123,11 @@ def test_with_tracing_on_the_handler_is_traced_to_xray_without_its_response(tmp_
     daemon.settimeout(10)
     port = daemon.getsockname()[1]
     code = ROOT / "functions" / "sessions_api"
-    health = json.loads((EVENTS / "post_interaction.json").read_text())
-    health.update({"routeKey": "GET /health", "rawPath": "/health", "body": None})
-    health["requestContext"]["http"].update({"method": "GET", "path": "/health"})
-    event = tmp_path / "health.json"
-    event.write_text(json.dumps(health))
+    public = json.loads((EVENTS / "post_interaction.json").read_text())
+    public.update({"routeKey": "GET /openapi.json", "rawPath": "/openapi.json", "body": None})
+    public["requestContext"]["http"].update({"method": "GET", "path": "/openapi.json"})
+    event = tmp_path / "public.json"
+    event.write_text(json.dumps(public))
     env = _env(
         AWS_LAMBDA_FUNCTION_NAME="SessionsApiFunction",
         LAMBDA_TASK_ROOT=str(code),

@@ -60,4 +60,5 @@ def handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         finally:
             ready()
 
+    first_call_ends_init.ends_cold_start = True  # type: ignore[attr-defined]
     return first_call_ends_init
