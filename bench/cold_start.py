@@ -31,7 +31,15 @@ EVENTS = ROOT / "tests" / "events"
 INGEST_TOKEN = "test-ingest-token"
 VAPI_SECRET = "test-vapi-secret"
 TABLE = "coldstart"
-INGEST_AND_WEBHOOKS = ("LogInteractionFunction", "WebhookVapiFunction", "WebhookGenericFunction")
+RETELL_KEY = "bench-retell-api-key"
+ELEVENLABS_SECRET = "bench-elevenlabs-secret"
+INGEST_AND_WEBHOOKS = (
+    "LogInteractionFunction",
+    "WebhookVapiFunction",
+    "WebhookGenericFunction",
+    "WebhookRetellFunction",
+    "WebhookElevenLabsFunction",
+)
 TARGET_INGEST = 1.3
 TARGET_OTHERS = 1.5
 
@@ -89,6 +97,29 @@ def _api_event(method: str, path: str, query: str = "", body: Any = None) -> dic
     return event
 
 
+def _signed_platform_event(name: str, unique: str) -> dict[str, Any]:
+    """A Retell ``call_ended`` / ElevenLabs ``post_call_transcription`` sample, signed as the vendor signs it."""
+    import time
+
+    from session_tracker.platforms import elevenlabs, retell
+
+    if name == "WebhookRetellFunction":
+        body = json.loads((EVENTS / "retell" / "call_ended.full.json").read_text())
+        body["call"]["call_id"] = f"call_{unique}"
+        raw = json.dumps(body).encode()
+        path, headers = "/webhook/retell", {"x-retell-signature": retell.sign(raw, RETELL_KEY, int(time.time() * 1000))}
+    else:
+        body = json.loads((EVENTS / "elevenlabs" / "post_call_transcription.full.json").read_text())
+        body["data"]["conversation_id"] = f"conv_{unique}"
+        raw = json.dumps(body).encode()
+        path = "/webhook/elevenlabs"
+        headers = {"elevenlabs-signature": elevenlabs.sign(raw, ELEVENLABS_SECRET, int(time.time()))}
+    event = _api_event("POST", path, body=None)
+    event["headers"] = {"content-type": "application/json", **headers}
+    event["body"] = raw.decode()
+    return event
+
+
 def first_event(name: str) -> dict[str, Any]:
     """A realistic first request for each function (new ids each time: no duplicate fast path)."""
     unique = uuid.uuid4().hex[:12]
@@ -112,6 +143,8 @@ def first_event(name: str) -> dict[str, Any]:
         body.pop("session_id", None)
         event["body"] = json.dumps(body)
         return event
+    if name in ("WebhookRetellFunction", "WebhookElevenLabsFunction"):
+        return _signed_platform_event(name, unique)
     if name == "SessionsApiFunction":
         return _api_event("GET", "/sessions", f"student_id=cold_{unique}")
     if name == "CloseIdleFunction":
@@ -126,7 +159,7 @@ def first_event(name: str) -> dict[str, Any]:
             "resources": [],
             "detail": {},
         }
-    if name == "AnalyzeFunction":
+    if name in ("AnalyzeFunction", "SessionFilesFunction"):
         keys = {"PK": {"S": f"SESSION#cold_{unique}_20260101_0000"}, "SK": {"S": "META"}}
         return {
             "Records": [
@@ -164,10 +197,13 @@ def _env(endpoint: str, function: str | None) -> dict[str, str]:
             "TABLE_NAME": TABLE,
             "INGEST_TOKEN": INGEST_TOKEN,
             "VAPI_WEBHOOK_SECRET": VAPI_SECRET,
+            "RETELL_API_KEY": RETELL_KEY,
+            "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_SECRET,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "SESSION_CONFIG": str(ROOT / "session_config.yaml"),
+            "SESSION_FILES_BUCKET": "bench-session-files",  # never written: the first record names no session
         }
     )
     if function:

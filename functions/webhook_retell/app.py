@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from session_tracker import coldstart
 from session_tracker.errors import NotFound
 from session_tracker.http import body_bytes, guarded, make_app
 from session_tracker.matching import WebhookResult
@@ -52,6 +53,7 @@ def _gate(event: dict[str, Any]) -> None:
     )
 
 
+@coldstart.handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
