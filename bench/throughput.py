@@ -210,7 +210,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                                     "expected_session": expected_id,
                                     "interaction_id": call["interaction_id"],
                                     "timestamp": call["timestamp"],
-                                    "marker_session": store.lookup_marker(call["interaction_id"]),
+                                    "marker_session": store.lookup_marker(call["student_id"], call["interaction_id"]),
                                     "responses": responses.get(call["interaction_id"]),
                                 }
                             )

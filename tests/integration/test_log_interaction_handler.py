@@ -209,3 +209,12 @@ def test_the_unmatched_buckets_student_id_unknown_is_reserved(handler) -> None:
     response = handler(event_with(_one(student_id="unknown")))
     assert response["statusCode"] == 422
     assert problem(response)["errors"][0]["field"] == "student_id"
+
+
+def test_an_explicit_session_id_of_another_student_is_a_409_problem_naming_session_id(handler, ddb_store) -> None:
+    """Session-id squatting (#13 item 5): bob cannot take the id alice's first call would get."""
+    body = {"student_id": "bob", "function": "get_progress", "session_id": "alice_20260117_1430"}
+    response = handler(event_with(body))
+    assert response["statusCode"] == 409
+    assert problem(response)["field"] == "session_id"
+    assert ddb_store.get_session("alice_20260117_1430") is None

@@ -78,19 +78,19 @@ def test_second_session_in_same_minute_gets_suffix_2(dynamo_store) -> None:
 
 def test_explicit_session_id_wins_over_gap_rule(store) -> None:
     log(store, call(at=T0))
-    result = log(store, call(at=T0 + minutes(2), session_id="emma_handoff_1"))[0]
-    assert (result.session_id, result.new_session) == ("emma_handoff_1", True)
-    again = log(store, call(at=T0 + minutes(40), session_id="emma_handoff_1"))[0]
-    assert (again.session_id, again.new_session) == ("emma_handoff_1", False)
+    result = log(store, call(at=T0 + minutes(2), session_id="emma_smith_handoff_1"))[0]
+    assert (result.session_id, result.new_session) == ("emma_smith_handoff_1", True)
+    again = log(store, call(at=T0 + minutes(40), session_id="emma_smith_handoff_1"))[0]
+    assert (again.session_id, again.new_session) == ("emma_smith_handoff_1", False)
     # Later calls without an id follow the explicit session (head moved to it).
     follow = log(store, call(at=T0 + minutes(45)))[0]
-    assert follow.session_id == "emma_handoff_1"
+    assert follow.session_id == "emma_smith_handoff_1"
 
 
 def test_explicit_session_of_another_student_is_a_conflict(store) -> None:
-    log(store, call(student="emma_smith", session_id="shared_1"))
+    log(store, call(student="emma_smith", session_id="emma_smith_shared_1"))
     with pytest.raises(Conflict):
-        log(store, call(student="zoe", session_id="shared_1"))
+        log(store, call(student="zoe", session_id="emma_smith_shared_1"))
 
 
 def test_late_call_lands_in_the_earlier_session_it_belongs_to(store) -> None:
@@ -271,3 +271,52 @@ def test_a_steady_state_call_after_a_reopen_costs_two_requests(dynamo_store) -> 
     with count_requests(dynamo_store.client) as steady:
         log(dynamo_store, call(at=T0 + minutes(6)))
     assert sum(reopen.values()) == 2 and sum(steady.values()) == 2
+
+
+# ------------------------------------------- one student's ids never touch another's (#13: 3, 5, 6)
+def test_the_same_interaction_id_from_two_students_is_two_calls(store) -> None:
+    alice = log(store, call(student="alice", interaction_id="req-1"))[0]
+    bob = log(store, call(student="bob", interaction_id="req-1"))[0]
+    assert not bob.duplicate and bob.session_id.startswith("bob_")
+    assert len(store.read_session(bob.session_id)[1]) == 1
+    assert len(store.read_session(alice.session_id)[1]) == 1
+
+
+def test_the_same_interaction_id_from_two_students_in_one_batch_is_two_calls(store) -> None:
+    results = log(store, call(student="alice", interaction_id="req-2"), call(student="bob", interaction_id="req-2"))
+    assert [r.duplicate for r in results] == [False, False]
+    assert [r.session_id.split("_")[0] for r in results] == ["alice", "bob"]
+
+
+def test_a_retry_is_still_a_duplicate_within_its_own_student(store) -> None:
+    first = log(store, call(student="alice", interaction_id="req-3"))[0]
+    log(store, call(student="bob", interaction_id="req-3"))
+    again = log(store, call(student="alice", interaction_id="req-3"), now=T0 + minutes(61))[0]
+    assert again.duplicate and again.session_id == first.session_id
+
+
+def test_an_explicit_session_id_of_another_student_is_409_and_takes_nothing(store) -> None:
+    with pytest.raises(Conflict) as refused:
+        log(store, call(student="bob", session_id="alice_20260117_1430"))
+    assert refused.value.status == 409 and refused.value.field == "session_id"
+    assert store.get_session("alice_20260117_1430") is None
+    mine = log(store, call(student="alice", at=T0))[0]
+    assert (mine.session_id, mine.new_session) == ("alice_20260117_1430", True)
+
+
+def test_an_id_in_the_format_of_a_student_with_a_longer_id_is_not_the_shorter_ones(store) -> None:
+    with pytest.raises(Conflict):
+        log(store, call(student="ann", session_id="ann_b_20260117_1430"))
+    assert log(store, call(student="ann", session_id="ann_handoff"))[0].session_id == "ann_handoff"
+
+
+def test_a_call_id_linked_to_another_students_session_is_never_re_pointed(store) -> None:
+    alice = log(store, call(student="alice", call_id="call-A"))[0]
+    bob = log(store, call(student="bob", call_id="call-A", at=T0 + minutes(1)))[0]
+    link = store.get_call_link("call-A")
+    assert (link.session_id, link.student_id) == (alice.session_id, "alice")
+    assert bob.session_id.startswith("bob_") and len(store.read_session(bob.session_id)[1]) == 1
+    # the same in a join of Bob's current session (not only when it opens)
+    log(store, call(student="bob", call_id="call-B", at=T0 + minutes(2)))
+    log(store, call(student="alice", call_id="call-B", at=T0 + minutes(3)))
+    assert store.get_call_link("call-B").student_id == "bob"

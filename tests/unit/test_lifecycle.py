@@ -128,11 +128,11 @@ def test_a_call_in_flight_across_the_close_reopens_the_session(fake_store) -> No
 def test_closing_the_older_of_two_sessions_leaves_the_head_alone(fake_store) -> None:
     """An explicit handoff opened a newer session; closing the old one must not end the new one."""
     old = log(fake_store, call(at=T0))[0].session_id
-    log(fake_store, call(at=T0 + minutes(30), session_id="explicit_1"))
+    log(fake_store, call(at=T0 + minutes(30), session_id="emma_smith_explicit_1"))
     report = close(fake_store, T0 + minutes(31))
     assert report.closed == [old]
     head = fake_store.get_head("emma_smith")
-    assert head.session_id == "explicit_1" and head.ended_at is None
+    assert head.session_id == "emma_smith_explicit_1" and head.ended_at is None
 
 
 def test_each_run_closes_at_most_max_sessions_and_the_next_run_continues(fake_store) -> None:

@@ -61,7 +61,7 @@ from session_tracker.models import (
     parse_iso,
 )
 from session_tracker.platforms.base import PlatformEvent, clean_id
-from session_tracker.sessions import session_id_for
+from session_tracker.sessions import session_id_for, session_id_owner
 
 if TYPE_CHECKING:
     from session_tracker.config import AppConfig
@@ -74,7 +74,6 @@ CANDIDATES = 10
 DEFAULT_STUDENT_ID_PATTERNS = (
     r"(?i)\bstudent[\s_-]*id\b\s*(?:is|was|:|=|#)?\s*(?P<student_id>[A-Za-z0-9](?:[A-Za-z0-9_.@+-]*[A-Za-z0-9])?)",
 )
-_SESSION_ID_FORMAT = re.compile(r"^(?P<student>[A-Za-z0-9][A-Za-z0-9_.@+-]*)_\d{8}_\d{4}(?:_\d+)?$")
 _MAX_DEPTH = 24
 _GUESSED_SOURCES = frozenset({"transcript", "transcript_tool_call"})
 """Student ids read from the conversation: a guess, not a statement that can veto a handoff."""
@@ -287,8 +286,8 @@ def _explicit_session(session_id: str, student: str | None, *, store: PlatformSt
     report's student, is ignored (``None``) and the report is matched as if it named no
     session. A report that names no student is trusted with the id alone (the handoff).
     """
-    implied = _SESSION_ID_FORMAT.match(session_id)
-    id_owner = clean_id(implied.group("student")) if implied else None
+    implied = session_id_owner(session_id)
+    id_owner = clean_id(implied) if implied else None
     found = store.get_session_versioned(session_id)
     if found is not None:
         meta, version = found

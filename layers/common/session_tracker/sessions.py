@@ -14,6 +14,7 @@ Pure functions over models; the clock (``now``) and the store come in as argumen
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -60,6 +61,25 @@ def session_id_for(student_id: str, started: datetime, n: int = 1) -> str:
     """``{student_id}_{YYYYMMDD_HHMM}`` from the first call's UTC time; ``_n`` for n > 1."""
     base = f"{student_id}_{to_utc(started):%Y%m%d_%H%M}"
     return base if n == 1 else f"{base}_{n}"
+
+
+SESSION_ID_FORMAT = re.compile(r"^(?P<student>[A-Za-z0-9][A-Za-z0-9_.@+-]*)_\d{8}_\d{4}(?:_\d+)?$")
+"""Generated session ids: ``{student_id}_{YYYYMMDD_HHMM}`` with an optional ``_n``."""
+
+
+def session_id_owner(session_id: str) -> str | None:
+    """The student a generated-format session id names, ``None`` for other ids."""
+    implied = SESSION_ID_FORMAT.match(session_id)
+    return implied.group("student") if implied else None
+
+
+def owns_session_id(student_id: str, session_id: str) -> bool:
+    """Whether ``session_id`` is one of ``student_id``'s own: ``{student_id}_...``, and not an id
+    in the generated format of another student whose id starts the same (``ann`` vs ``ann_b``)."""
+    if not session_id.startswith(f"{student_id}_"):
+        return False
+    owner = session_id_owner(session_id)
+    return owner is None or owner == student_id
 
 
 def decide(head: Head | None, at: datetime, timeout: timedelta) -> Decision:
@@ -157,12 +177,13 @@ def log_interactions(
     check_times(items, now=now, clock_skew=clock_skew, field_prefix=field_prefix)
     records = [to_record(item, now=now, new_id=new_id) for item in items]
     results: list[IngestResult | None] = [None] * len(records)
-    first_seen: dict[str, int] = {}
+    first_seen: dict[tuple[str, str], int] = {}
     by_student: dict[str, list[int]] = defaultdict(list)
     for index, rec in enumerate(records):
-        if rec.client_id and rec.interaction_id in first_seen:
+        key = (rec.student_id, rec.interaction_id)  # retry ids are scoped to their student
+        if rec.client_id and key in first_seen:
             continue  # same id twice in one request: answered from the first below
-        first_seen[rec.interaction_id] = index
+        first_seen[key] = index
         by_student[rec.student_id].append(index)
     for student_id, indexes in by_student.items():
         indexes.sort(key=lambda i: (records[i].timestamp, i))
@@ -170,7 +191,7 @@ def log_interactions(
         _StudentLog(student_id, store, timeout, results).run(queue)
     for index, rec in enumerate(records):
         if results[index] is None:
-            first = results[first_seen[rec.interaction_id]]
+            first = results[first_seen[(rec.student_id, rec.interaction_id)]]
             assert first is not None
             results[index] = first.model_copy(update={"new_session": False, "duplicate": True})
     return [r for r in results if r is not None]
@@ -202,6 +223,12 @@ class _StudentLog:
                 raise ServiceUnavailable("too much contention on this student's session; retry")
             index, rec, explicit = queue[position]
             if explicit:
+                if not owns_session_id(self.student_id, explicit):
+                    raise Conflict(
+                        f"session {explicit} is not a session of student {self.student_id}: an explicit "
+                        f"session_id must be the student's own ({self.student_id}_...)",
+                        field="session_id",
+                    )
                 self._explicit(index, rec, explicit)
                 position += 1
                 continue

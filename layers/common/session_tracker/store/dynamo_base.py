@@ -19,6 +19,7 @@ from session_tracker.errors import (
     StoreConflict,
 )
 from session_tracker.models import (
+    UNKNOWN_STUDENT,
     Head,
     Interaction,
     SessionMeta,
@@ -110,7 +111,7 @@ class DynamoBase:
             )
             if rec.client_id:
                 marker = {
-                    **marker_key(rec.interaction_id),
+                    **marker_key(rec.student_id, rec.interaction_id),
                     "session_id": session_id,
                     "expires_at": int((rec.received_at + MARKER_TTL).timestamp()),
                 }
@@ -124,7 +125,9 @@ class DynamoBase:
                 "student_id": student_id,
                 "expires_at": self.expires_at(at),
             }
-            tx.add("call", self._put(item))
+            # Never re-point a link that belongs to another student (only the unmatched bucket's).
+            condition = "attribute_not_exists(PK) OR student_id IN (:student, :unknown)"
+            tx.add("call", self._put(item, condition, student=student_id, unknown=UNKNOWN_STUDENT))
 
     def _meta_update(
         self,
@@ -198,12 +201,29 @@ class DynamoBase:
         }
 
     def _transact(self, tx: _Tx) -> None:
-        try:
-            self.client.transact_write_items(TransactItems=tx.items)  # type: ignore[arg-type]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            raise self._conflict(tx, exc) from exc
+        """Run ``tx``; a call link owned by another student is left as it is (its put dropped)."""
+        for _ in range(2):
+            try:
+                self.client.transact_write_items(TransactItems=tx.items)  # type: ignore[arg-type]
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                failed = [
+                    (label, reason.get("Code"))
+                    for label, reason in zip(tx.labels, reasons, strict=False)
+                    if reason.get("Code") not in (None, "None")
+                ]
+                if not failed or any(label != "call" or code != "ConditionalCheckFailed" for label, code in failed):
+                    raise self._conflict(tx, exc) from exc
+                keep = [
+                    i
+                    for i, (label, reason) in enumerate(zip(tx.labels, reasons, strict=False))
+                    if not (label == "call" and reason.get("Code") == "ConditionalCheckFailed")
+                ]
+                tx = _Tx([tx.items[i] for i in keep], [tx.labels[i] for i in keep], [tx.records[i] for i in keep])
+        raise StoreConflict("call links kept changing")
 
     def _conflict(self, tx: _Tx, exc: ClientError) -> StoreConflict:
         reasons = exc.response.get("CancellationReasons") or []

@@ -229,6 +229,6 @@ class IngestMixin(DynamoBase):
         self._call_ops(tx, meta.session_id, meta.student_id, calls, now)
         self._transact(tx)
 
-    def lookup_marker(self, interaction_id: str) -> str | None:
-        out = self.client.get_item(TableName=self.table_name, Key=serialize(marker_key(interaction_id)))
+    def lookup_marker(self, student_id: str, interaction_id: str) -> str | None:
+        out = self.client.get_item(TableName=self.table_name, Key=serialize(marker_key(student_id, interaction_id)))
         return deserialize(out["Item"]).get("session_id") if "Item" in out else None

@@ -115,6 +115,9 @@ class InMemoryStore:
 
     def _link_calls(self, session_id: str, student_id: str, call_ids: set[str]) -> None:
         for call_id in call_ids:
+            current = self._links.get(call_id)
+            if current is not None and current.student_id not in (student_id, UNKNOWN_STUDENT):
+                continue  # linked to another student's session: never re-pointed
             self._links[call_id] = CallLink(call_id=call_id, session_id=session_id, student_id=student_id)
 
     def _can_move_head(self, meta: SessionMeta) -> bool:

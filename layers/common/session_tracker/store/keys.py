@@ -33,8 +33,9 @@ def head_key(student_id: str) -> dict[str, str]:
     return {"PK": f"STUDENT#{student_id}", "SK": "HEAD"}
 
 
-def marker_key(interaction_id: str) -> dict[str, str]:
-    return {"PK": f"IID#{interaction_id}", "SK": "IID"}
+def marker_key(student_id: str, interaction_id: str) -> dict[str, str]:
+    """Idempotency marker of a client-supplied interaction id: scoped to its student."""
+    return {"PK": f"IID#{student_id}#{interaction_id}", "SK": "IID"}
 
 
 def call_key(call_id: str) -> dict[str, str]:
