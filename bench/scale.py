@@ -18,7 +18,7 @@ import os
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ def _sessions(students: int, seed: int = 5) -> list[tuple[datetime, list[dict[st
         starts = sorted(rng.sample(range(8 * 60, 19 * 60 + 30), rng.choice([1, 1, 2, 2, 3])))
         for minute in starts:
             at = DAY + timedelta(minutes=minute, seconds=rng.randint(0, 59))
-            calls = []
+            calls: list[dict[str, Any]] = []
             for _ in range(rng.randint(2, 6)):
                 calls.append(
                     {
@@ -107,8 +107,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         closer_store = DynamoStore("day", client=closer_client)
 
         requests: Counter[str] = Counter()
-        read_units: Counter[str] = Counter()
-        write_units: Counter[str] = Counter()
+        read_units: defaultdict[str, float] = defaultdict(float)
+        write_units: defaultdict[str, float] = defaultdict(float)
 
         def ask(params: dict[str, Any], model: Any, **_: Any) -> None:
             if "ReturnConsumedCapacity" in model.input_shape.members:

@@ -111,7 +111,8 @@ class Template:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return self.data.get("Resources", {})
+        resources: dict[str, Any] = self.data.get("Resources", {})
+        return resources
 
     def resources_of(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == type_}

@@ -90,7 +90,7 @@ def _numeric(spec: Sequence[Any], value: Any) -> bool:
     return True
 
 
-def _string_rule(kind: str, arg: Any, value: Any) -> bool:
+def _string_rule(kind: str, arg: Any, value: object) -> bool:
     if not isinstance(value, str):
         return False
     if isinstance(arg, dict) and set(arg) == {"equals-ignore-case"}:

@@ -127,3 +127,24 @@ def test_local_stack_is_a_private_development_package() -> None:
     classifiers = metadata.metadata("session-tracker-local").get_all("Classifier") or []
     assert "Private :: Do Not Upload" in classifiers
     assert "moto" in _closure("session-tracker-local")
+
+
+def _make_prerequisites(target: str) -> list[str]:
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(f"{target}:"):
+            return line.split(":", 1)[1].split()
+    raise AssertionError(f"no {target} target in the Makefile")
+
+
+def test_pre_commit_hooks_are_exactly_the_make_lint_targets() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert [hook["entry"] for hook in hooks] == [f"make {target}" for target in _make_prerequisites("lint")]
+    assert all(hook["language"] == "system" and hook["pass_filenames"] is False for hook in hooks)
+
+
+def test_ci_runs_lint_before_the_tests() -> None:
+    steps = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines() if line.startswith("make ")]
+    assert steps == ["make lint", "make test"]

@@ -39,7 +39,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Problem:
     return Problem(title=title, status=status, detail=detail, **extra)
 
 
-def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response:
+def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(body.status, PROBLEM_JSON, body.model_dump_json(exclude_none=True), headers=headers)
 
 
@@ -74,11 +74,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Map every error to RFC 9457 problem+json; never leak tracebacks."""
 
     @app.exception_handler(DomainError)
-    def _domain(ex: DomainError) -> Response:
+    def _domain(ex: DomainError) -> Response[str]:
         return problem_response(problem(ex.status, ex.title, ex.detail, field=ex.field), _error_headers(ex.status))
 
     @app.exception_handler(RequestValidationError)
-    def _validation(ex: RequestValidationError) -> Response:
+    def _validation(ex: RequestValidationError) -> Response[str]:
         errors = list(ex.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return problem_response(problem(400, "Malformed JSON", "the request body is not valid JSON"))
@@ -86,11 +86,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return problem_response(problem(422, "Validation failed", detail, errors=items))
 
     @app.not_found
-    def _not_found(_: Exception) -> Response:
+    def _not_found(_: Exception) -> Response[str]:
         return problem_response(problem(404, "Not found", f"no route for {app.current_event.path}"))
 
     @app.exception_handler(Exception)
-    def _unexpected(ex: Exception) -> Response:
+    def _unexpected(ex: Exception) -> Response[str]:
         if is_store_outage(ex):
             return problem_response(store_outage_problem(ex), _error_headers(503))
         logger.exception("unhandled error", extra={"error_type": type(ex).__name__})
@@ -165,7 +165,8 @@ def body_bytes(event: dict[str, Any]) -> bytes:
 def header(event: dict[str, Any], name: str) -> str | None:
     """Case-insensitive header lookup on an API Gateway v2 event."""
     wanted = name.lower()
-    for key, value in (event.get("headers") or {}).items():
+    headers: dict[str, str] = event.get("headers") or {}
+    for key, value in headers.items():
         if key.lower() == wanted:
             return value
     return None

@@ -404,7 +404,8 @@ def _conversation(event: PlatformEvent, start: datetime, end: datetime) -> dict[
         "partial": event.kind == "ended" or None,
         "turns": [t.model_dump(mode="json", exclude_none=True) for t in event.turns] or None,
     }
-    return _storable({k: v for k, v in conv.items() if v is not None})
+    stored: dict[str, Any] = _storable({k: v for k, v in conv.items() if v is not None})
+    return stored
 
 
 def _appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

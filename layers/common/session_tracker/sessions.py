@@ -123,7 +123,7 @@ def new_meta(session_id: str, first: Interaction, *, now: datetime, status: str 
         student_id=first.student_id,
         start_time=first.timestamp,
         last_activity=first.timestamp,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         platform=first.platform,
         interaction_count=1,
         subjects=sorted(set(first.subjects)),

@@ -54,7 +54,7 @@ def cookie_valid(value: str, token: str, *, now: datetime) -> bool:
 
 def read_cookie(event: dict[str, Any], name: str) -> str | None:
     """A cookie from an API Gateway v2 event (``cookies`` list, or the Cookie header)."""
-    pairs = list(event.get("cookies") or [])
+    pairs: list[str] = list(event.get("cookies") or [])
     pairs += [p for p in (header(event, "cookie") or "").split(";") if p.strip()]
     for pair in pairs:
         key, _, value = pair.strip().partition("=")
