@@ -69,10 +69,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         client.get_waiter("table_exists").wait(TableName="bench")
         spec = next(f for f in template.functions() if f.logical_id == "LogInteractionFunction")
         from session_tracker import runtime
+        from session_tracker.store import DynamoStore
 
         runtime.reset()
         _, handler = load_handler(spec)
-        store_client = runtime.deps().store.client
+        store = runtime.deps().store
+        assert isinstance(store, DynamoStore), type(store)
+        store_client = store.client
         counts: Counter[str] = Counter()
         capacity: defaultdict[str, float] = defaultdict(float)
         store_client.meta.events.register("before-call.dynamodb", lambda model, **_: counts.update([model.name]))

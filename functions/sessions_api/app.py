@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -23,6 +23,9 @@ from session_tracker.runtime import deps
 from session_tracker.store import MAX_CURSOR_CHARS
 from session_tracker.ui import views
 from session_tracker.ui.auth import access_gate
+
+if TYPE_CHECKING:
+    from session_tracker.store.dynamo import DynamoStore
 
 app = make_app()
 
@@ -223,7 +226,7 @@ def ui_index(
 
 def _history() -> DynamoHistory:
     """The student page's reader over this process's store (a thin wrapper: one per request)."""
-    return DynamoHistory(deps().store)
+    return DynamoHistory(cast("DynamoStore", deps().store))  # the deployed store is DynamoDB
 
 
 @app.get("/ui/students/<student_id>", include_in_schema=False)

@@ -51,7 +51,10 @@ class IngestMixin(DynamoBase):
             ScanIndexForward=True,
             Limit=1,
         ).get("Items", [])
-        to_meta = lambda items: item_to_meta(deserialize(items[0])) if items else None  # noqa: E731
+
+        def to_meta(items: list[dict[str, Any]]) -> SessionMeta | None:
+            return item_to_meta(deserialize(items[0])) if items else None
+
         return to_meta(prev), to_meta(nxt)
 
     def append_to_head(self, head: Head, records: Sequence[Interaction]) -> Head:
