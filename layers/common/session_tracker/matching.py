@@ -333,6 +333,11 @@ def _storable(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _storable_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_storable` of a mapping, typed as one."""
+    return {str(k): _storable(v, 1) for k, v in value.items()}
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -404,8 +409,7 @@ def _conversation(event: PlatformEvent, start: datetime, end: datetime) -> dict[
         "partial": event.kind == "ended" or None,
         "turns": [t.model_dump(mode="json", exclude_none=True) for t in event.turns] or None,
     }
-    stored: dict[str, Any] = _storable({k: v for k, v in conv.items() if v is not None})
-    return stored
+    return _storable_dict({k: v for k, v in conv.items() if v is not None})
 
 
 def _appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -440,13 +444,13 @@ def _call_entry(event: PlatformEvent, start: datetime, end: datetime) -> dict[st
         "ended_at": iso(end),
         **event.details,
     }
-    return _storable({k: v for k, v in entry.items() if v is not None})
+    return _storable_dict({k: v for k, v in entry.items() if v is not None})
 
 
 def _vapi_entry(event: PlatformEvent) -> dict[str, Any]:
     """VAPI's v1 ``vapi_metadata`` view of a call: ``{call_id, cost, ended_reason, ...}``."""
     entry: dict[str, Any] = {"call_id": event.call_id, "cost": event.cost, "ended_reason": event.ended_reason}
-    return _storable({**entry, **event.details})
+    return _storable_dict({**entry, **event.details})
 
 
 def _metadata(existing: dict[str, Any] | None, entry: dict[str, Any], mode: Mode) -> dict[str, Any]:

@@ -281,7 +281,7 @@ class RetellAdapter(PlatformAdapter):
         phone = call.from_number if call.direction == "inbound" else call.to_number
         return PlatformEvent(
             platform=self.name,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             message_type=envelope.event,
             delivery_id=f"retell:{call_id or call.call_id}:{envelope.event}",
             call_id=call_id,
