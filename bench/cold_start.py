@@ -84,7 +84,8 @@ print(json.dumps({{"import": t1 - t0, "total": t2 - t0, "status": status, "opena
 
 
 def _load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
 
 
 def _api_event(method: str, path: str, query: str = "", body: Any = None) -> dict[str, Any]:
