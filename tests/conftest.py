@@ -29,6 +29,8 @@ os.environ.update(
 os.environ.pop("AWS_SESSION_TOKEN", None)
 os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("INGEST_TOKEN", "test-ingest-token")
+os.environ.setdefault("READ_TOKEN", "test-read-token")
+os.environ.setdefault("ADMIN_TOKEN", "test-admin-token")
 os.environ.setdefault("VAPI_WEBHOOK_SECRET", "test-vapi-secret")
 os.environ.setdefault("RETELL_API_KEY", "test-retell-api-key")
 os.environ.setdefault("ELEVENLABS_WEBHOOK_SECRET", "test-elevenlabs-secret")
@@ -149,6 +151,8 @@ def local_stack(tmp_path_factory, openai_server) -> Iterator[object]:
         port=0,
         data_dir=None,
         ingest_token="e2e-ingest-token",
+        read_token="e2e-read-token",
+        admin_token="e2e-admin-token",
         vapi_secret="e2e-vapi-secret",
         retell_api_key="e2e-retell-api-key",
         elevenlabs_secret="e2e-elevenlabs-secret",

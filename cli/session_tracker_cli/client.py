@@ -133,7 +133,11 @@ def _api_error(response: httpx.Response) -> SourceError:
         detail = body.get("detail") or body.get("message") or response.text
     except ValueError:
         detail = response.text[:200]
-    hint = " (check --token / INGEST_TOKEN)" if response.status_code == 401 else ""
+    hints = {
+        401: " (check --token / SESSION_TRACKER_TOKEN / READ_TOKEN)",
+        403: " (this credential's scope is too low: reading needs a read or admin key; INGEST_TOKEN cannot read)",
+    }
+    hint = hints.get(response.status_code, "")
     return SourceError(f"{response.status_code} {response.reason_phrase}: {detail}{hint}", status=response.status_code)
 
 

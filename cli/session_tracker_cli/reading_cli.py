@@ -1,7 +1,8 @@
 """``session-tracker`` commands that read sessions: ``sessions``, ``show``, ``export``, ``analyze``.
 
 Each works against the API (``--url``/``--token``, defaulting to ``SESSION_TRACKER_URL``
-and ``INGEST_TOKEN``: the local stack or a deployed stack) or, for operators, directly
+and ``SESSION_TRACKER_TOKEN``, then ``READ_TOKEN``, then ``ADMIN_TOKEN``: the local stack or
+a deployed stack) or, for operators, directly
 against the DynamoDB table (``--table``, AWS credentials from the environment).
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 # front of every MCP server) must not pay for pydantic models, boto3 or rich. The session
 # models, the read path (which imports boto3) and rich are imported inside the commands.
 
+READ_TOKEN_VARS = ("SESSION_TRACKER_TOKEN", "READ_TOKEN", "ADMIN_TOKEN")
+"""Where reading commands find their credential, in this order (INGEST_TOKEN cannot read)."""
 
 UrlOption = Annotated[
     str,
@@ -37,7 +40,12 @@ UrlOption = Annotated[
 ]
 TokenOption = Annotated[
     str | None,
-    typer.Option(envvar="INGEST_TOKEN", help="Bearer token for the API.", show_default=False),
+    typer.Option(
+        envvar=list(READ_TOKEN_VARS),
+        help="A read (or admin) credential [env: SESSION_TRACKER_TOKEN, then READ_TOKEN, then ADMIN_TOKEN].",
+        show_default=False,
+        show_envvar=False,
+    ),
 ]
 TableOption = Annotated[
     str | None,
@@ -404,8 +412,9 @@ def analyze(
 AdminTokenOption = Annotated[
     str | None,
     typer.Option(
-        envvar=["SESSION_TRACKER_TOKEN", "ADMIN_TOKEN", "INGEST_TOKEN"],
-        help="Bearer token with the admin scope.",
+        envvar=["SESSION_TRACKER_TOKEN", "ADMIN_TOKEN"],
+        help="A credential with the admin scope [env: SESSION_TRACKER_TOKEN, then ADMIN_TOKEN].",
+        show_envvar=False,
         show_default=False,
     ),
 ]

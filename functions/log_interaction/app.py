@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Discriminator, Tag
 
 from session_tracker import coldstart, sessions
-from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
+from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
 from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
 from session_tracker.observability import count, logger, metrics, tracer
-from session_tracker.runtime import deps
+from session_tracker.runtime import authenticator, deps
 
 app = make_app()
 
@@ -62,7 +62,7 @@ def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | Ing
     return IngestBatchResult(results=results) if isinstance(body, InteractionBatch) else results[0]
 
 
-_gate = bearer_gate(lambda: deps().config.api.auth_token)
+_gate = scope_gate(authenticator)
 
 
 @coldstart.handler

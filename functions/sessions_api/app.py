@@ -19,10 +19,10 @@ from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.progress_store import DynamoHistory
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
-from session_tracker.runtime import deps
+from session_tracker.runtime import authenticator, deps
 from session_tracker.store import MAX_CURSOR_CHARS
 from session_tracker.ui import views
-from session_tracker.ui.auth import access_gate
+from session_tracker.ui.auth import ui_gate
 
 if TYPE_CHECKING:
     from session_tracker.store.dynamo import DynamoStore
@@ -214,7 +214,6 @@ def ui_index(
     return views.index(
         app.current_event.raw_event,
         store=deps().store,
-        token=deps().config.api.auth_token,
         now=datetime.now(UTC),
         student=student,
         session=session,
@@ -240,7 +239,6 @@ def ui_student(
         app.current_event.raw_event,
         student_id,
         reader=_history(),
-        token=deps().config.api.auth_token,
         now=datetime.now(UTC),
         start=start,
         end=end,
@@ -255,7 +253,6 @@ def ui_session(session_id: SessionIdPath) -> Response[str]:
         session_id,
         store=deps().store,
         blobs=deps().blobs,
-        token=deps().config.api.auth_token,
         now=datetime.now(UTC),
     )
 
@@ -265,7 +262,13 @@ def ui_logout() -> Response[str]:
     return views.sign_out(app.current_event.raw_event)
 
 
-_gate = access_gate(lambda: deps().config.api.auth_token, clock=lambda: datetime.now(UTC))
+@app.post("/ui/sign-in", include_in_schema=False)
+def ui_sign_in() -> Response[str]:
+    """Browsers sign in at the gate (form post); a bearer client that posts here is simply sent to /ui."""
+    return views.redirect("/ui")
+
+
+_gate = ui_gate(authenticator, clock=lambda: datetime.now(UTC))
 
 
 @coldstart.handler

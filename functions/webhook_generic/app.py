@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -10,12 +11,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker import coldstart
+from session_tracker.access import Authenticator
 from session_tracker.errors import NotFound
-from session_tracker.http import BEARER_SCHEME, bearer_gate, guarded, make_app
+from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
 from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import adapters, parse_session_data
-from session_tracker.runtime import deps
+from session_tracker.runtime import authenticator_for, deps
 
 app = make_app()
 
@@ -58,13 +60,20 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
     return result
 
 
-_bearer = bearer_gate(lambda: deps().config.webhooks.generic.auth_token)
+@cache
+def _authenticator() -> Authenticator:
+    """Scope credentials; ``webhooks.generic.auth_token``, when it differs, is one more ingest token."""
+    config = deps().config
+    return authenticator_for(config, extra_ingest=(config.webhooks.generic.auth_token,))
 
 
-def _gate(event: dict[str, Any]) -> None:
+_bearer = scope_gate(_authenticator)
+
+
+def _gate(event: dict[str, Any]) -> dict[str, Any] | None:
     if not deps().config.webhooks.generic.enabled:
         raise NotFound("the session-data webhook is disabled (webhooks.generic.enabled)")
-    _bearer(event)
+    return _bearer(event)
 
 
 @coldstart.handler

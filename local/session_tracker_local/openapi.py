@@ -10,16 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from session_tracker.access import required_scope
 from session_tracker_local.cfn import Template
 from session_tracker_local.lambda_host import load_handler
 
 TITLE = "tutor-session-tracker"
 DESCRIPTION = (
     "Session logging for voice AI tutors. Every route but /health and /openapi.json needs "
-    "`Authorization: Bearer <INGEST_TOKEN>`; the VAPI webhook also accepts X-Vapi-Secret or HMAC. "
+    "`Authorization: Bearer <credential>` with the scope in the operation's `x-required-scope`: "
+    "`ingest` (INGEST_TOKEN) may only log calls and session data, `read` (READ_TOKEN) reads, "
+    "`admin` (ADMIN_TOKEN) may do everything; named API keys carry one of these scopes. "
+    "Unknown credentials are 401, a credential without the scope is 403 naming it. The VAPI "
+    "webhook uses its own secret (bearer, X-Vapi-Secret or HMAC). "
     "Errors are application/problem+json (RFC 9457)."
 )
 
@@ -52,6 +58,10 @@ def build_document(root: Path) -> dict[str, Any]:
         )
         document = document or schema
         for path, ops in schema.get("paths", {}).items():
+            for method, op in ops.items():
+                scope = required_scope(method, re.sub(r"\{[^}]+\}", "x", path))
+                if scope is not None and op.get("security") and not path.startswith("/webhook/vapi"):
+                    op["x-required-scope"] = scope.value
             paths.setdefault(path, {}).update(ops)
         schemas.update(schema.get("components", {}).get("schemas", {}))
     document["paths"] = dict(sorted(paths.items()))

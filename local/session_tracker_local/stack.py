@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import threading
@@ -22,11 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from session_tracker_local.apigw import LocalHttpApi, Router
 from session_tracker_local.cfn import EventSource, FunctionSpec, Template, resolve
 from session_tracker_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java_available
 from session_tracker_local.lambda_host import FunctionPool
+from session_tracker_local.tokens import resolve_tokens
 
 log = logging.getLogger("session_tracker_local")
 
@@ -156,6 +157,8 @@ class StackOptions:
     backend: Backend = "auto"
     table_name: str = "tutor-session-tracker-local"
     ingest_token: str | None = None
+    read_token: str | None = None
+    admin_token: str | None = None
     vapi_secret: str | None = None
     retell_api_key: str | None = None
     elevenlabs_secret: str | None = None
@@ -183,12 +186,23 @@ class LocalStack:
         self.pools: dict[str, FunctionPool] = {}
         self.runners: list[Runner] = []
         self.refs: dict[str, Any] = {}
-        self.ingest_token = options.ingest_token or os.environ.get("INGEST_TOKEN") or secrets.token_urlsafe(24)
-        self.vapi_secret = options.vapi_secret or os.environ.get("VAPI_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
-        self.retell_api_key = options.retell_api_key or os.environ.get("RETELL_API_KEY") or secrets.token_urlsafe(24)
-        self.elevenlabs_secret = (
-            options.elevenlabs_secret or os.environ.get("ELEVENLABS_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        self.tokens = resolve_tokens(
+            {
+                "INGEST_TOKEN": options.ingest_token,
+                "READ_TOKEN": options.read_token,
+                "ADMIN_TOKEN": options.admin_token,
+                "VAPI_WEBHOOK_SECRET": options.vapi_secret,
+                "RETELL_API_KEY": options.retell_api_key,
+                "ELEVENLABS_WEBHOOK_SECRET": options.elevenlabs_secret,
+            },
+            data_dir=options.data_dir,
         )
+        self.ingest_token = self.tokens.values["INGEST_TOKEN"]
+        self.read_token = self.tokens.values["READ_TOKEN"]
+        self.admin_token = self.tokens.values["ADMIN_TOKEN"]
+        self.vapi_secret = self.tokens.values["VAPI_WEBHOOK_SECRET"]
+        self.retell_api_key = self.tokens.values["RETELL_API_KEY"]
+        self.elevenlabs_secret = self.tokens.values["ELEVENLABS_WEBHOOK_SECRET"]
         self._saved_env: dict[str, str | None] = {}
         self.bucket_dirs: dict[str, Path] = {}
         self._temp_blob_root: Path | None = None
@@ -236,10 +250,7 @@ class LocalStack:
             "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_endpoint,
-            "INGEST_TOKEN": self.ingest_token,
-            "VAPI_WEBHOOK_SECRET": self.vapi_secret,
-            "RETELL_API_KEY": self.retell_api_key,
-            "ELEVENLABS_WEBHOOK_SECRET": self.elevenlabs_secret,
+            **self.tokens.values,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
@@ -423,15 +434,18 @@ class LocalStack:
 
     def describe(self) -> str:
         """The banner printed by ``serve``: URL, tokens, data location, routes."""
-        lines = [
-            f"tutor-session-tracker local stack on {self.url}",
-            f"  INGEST_TOKEN={self.ingest_token}",
-            f"  VAPI_WEBHOOK_SECRET={self.vapi_secret}",
-            f"  RETELL_API_KEY={self.retell_api_key}  (signs /webhook/retell)",
-            f"  ELEVENLABS_WEBHOOK_SECRET={self.elevenlabs_secret}  (signs /webhook/elevenlabs)",
-        ]
+        lines = [f"tutor-session-tracker local stack on {self.url}"]
+        notes = {"option": "", "env": " (from the environment)", "file": " (kept from the last run)", "generated": ""}
+        uses = {
+            "RETELL_API_KEY": "  (signs /webhook/retell)",
+            "ELEVENLABS_WEBHOOK_SECRET": "  (signs /webhook/elevenlabs)",
+        }
+        for name, value in self.tokens.values.items():
+            lines.append(f"  {name}={value}{notes[self.tokens.sources[name]]}{uses.get(name, '')}")
+        if self.tokens.path is not None and any(s in ("file", "generated") for s in self.tokens.sources.values()):
+            lines.append(f"  generated tokens are kept in {self.tokens.path} (mode 0600); delete it for new ones")
         if any(r.path == "/ui" for r in self.router.routes):
-            lines.append(f"  sessions page: {self.url}/ui?token={self.ingest_token}")
+            lines.append(f"  sessions page: {self.url}/ui?token={quote(self.read_token, safe='')}")
         if self.backend == "dynamodb-local":
             where = self.options.data_dir / "dynamodb" if self.options.data_dir else "memory (not kept)"
             lines.append(

@@ -19,7 +19,7 @@ from samples import vapi_sample
 from session_tracker.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-AUTH = {"Authorization": "Bearer e2e-ingest-token"}
+AUTH = {"Authorization": "Bearer e2e-read-token"}
 VAPI_ROUTE = "/webhook/vapi/session-complete"
 PROMPTS = load_config(ROOT / "session_config.yaml").analysis.prompts
 

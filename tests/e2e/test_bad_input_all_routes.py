@@ -15,7 +15,7 @@ from collections import Counter
 import httpx
 import pytest
 
-TOKEN = "e2e-ingest-token"
+TOKEN = "e2e-admin-token"
 VAPI_SECRET = "e2e-vapi-secret"
 
 BODIES: list[bytes] = [

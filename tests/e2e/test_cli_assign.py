@@ -10,14 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-TOKEN = "e2e-ingest-token"
+TOKEN = "e2e-admin-token"
 CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 START = datetime(2025, 5, 6, 11, 0, 0, tzinfo=UTC)
 
 
 def run(local_stack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("INGEST_TOKEN", "SESSION_TRACKER_URL")}
-    environ.update({"SESSION_TRACKER_URL": local_stack.url, "INGEST_TOKEN": TOKEN, "NO_COLOR": "1"})
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INGEST_TOKEN", "SESSION_TRACKER_TOKEN", "READ_TOKEN", "ADMIN_TOKEN", "SESSION_TRACKER_URL")
+    }
+    environ.update({"SESSION_TRACKER_URL": local_stack.url, "ADMIN_TOKEN": TOKEN, "NO_COLOR": "1"})
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=environ, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr

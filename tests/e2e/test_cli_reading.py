@@ -16,7 +16,8 @@ from seed_sessions import CALLS, log_calls, seed_emma
 from session_tracker.models import SessionExport
 from session_tracker.store import DynamoStore
 
-TOKEN = "e2e-ingest-token"
+TOKEN = "e2e-read-token"
+TOKEN_VARS = ("INGEST_TOKEN", "SESSION_TRACKER_TOKEN", "READ_TOKEN", "ADMIN_TOKEN")
 T0 = datetime(2025, 3, 4, 9, 15, 0, tzinfo=UTC)
 CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 
@@ -36,11 +37,11 @@ def seeded(local_stack) -> dict[str, list[str]]:
 
 def run(local_stack, *args: str, token: str | None = TOKEN, env: dict[str, str] | None = None, check: bool = True):
     environ = {
-        k: v for k, v in os.environ.items() if k not in ("INGEST_TOKEN", "SESSION_TRACKER_URL", "SESSION_TRACKER_TABLE")
+        k: v for k, v in os.environ.items() if k not in (*TOKEN_VARS, "SESSION_TRACKER_URL", "SESSION_TRACKER_TABLE")
     }
     environ.update({"SESSION_TRACKER_URL": local_stack.url, "COLUMNS": "160", "NO_COLOR": "1", **(env or {})})
     if token:
-        environ["INGEST_TOKEN"] = token
+        environ["READ_TOKEN"] = token
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=environ, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
@@ -95,6 +96,31 @@ def test_a_wrong_token_is_reported_not_a_traceback(local_stack, seeded) -> None:
     assert result.returncode == 1
     assert "401" in result.stderr and "--token" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_ingest_token_cannot_read_and_the_cli_says_which_scope_it_needs(local_stack, seeded) -> None:
+    result = run(
+        local_stack, "sessions", "-s", "cli_emma", token=None, env={"INGEST_TOKEN": "e2e-ingest-token"}, check=False
+    )
+    assert result.returncode == 1
+    assert "401" in result.stderr, "reading commands never fall back to INGEST_TOKEN"
+    passed = run(local_stack, "sessions", "-s", "cli_emma", "--token", "e2e-ingest-token", token=None, check=False)
+    assert passed.returncode == 1
+    assert "403" in passed.stderr and "'read'" in passed.stderr and "Traceback" not in passed.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SESSION_TRACKER_TOKEN": TOKEN, "READ_TOKEN": "wrong", "ADMIN_TOKEN": "wrong"},
+        {"READ_TOKEN": TOKEN, "ADMIN_TOKEN": "wrong"},
+        {"ADMIN_TOKEN": "e2e-admin-token"},
+    ],
+    ids=["SESSION_TRACKER_TOKEN-first", "then-READ_TOKEN", "then-ADMIN_TOKEN"],
+)
+def test_reading_commands_take_their_token_from_the_documented_variables_in_order(local_stack, seeded, env) -> None:
+    out = run(local_stack, "sessions", "-s", "cli_emma", token=None, env=env).stdout
+    assert seeded["cli_emma"][0] in out
 
 
 def test_an_unreachable_api_is_reported_not_a_traceback(local_stack) -> None:

@@ -43,7 +43,7 @@ def signing_session():
     return session
 
 
-TOKEN = "e2e-ingest-token"
+TOKEN = "e2e-admin-token"
 
 
 @pytest.fixture(scope="module")

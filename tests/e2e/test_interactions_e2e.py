@@ -58,22 +58,70 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "probe_1", path)
 
 
-def test_every_route_but_health_and_openapi_requires_the_token(local_stack, http) -> None:
-    """Driven by template.yaml: a new route without auth fails here."""
+TOKENS = {"ingest": TOKEN, "read": "e2e-read-token", "admin": "e2e-admin-token"}
+RANK = {"ingest": 1, "read": 2, "admin": 3}
+
+# The contract's scope table (CONTRACT.md v2, "Identity and access"), route by route. A route
+# added to template.yaml must be added here: a GET defaults to `read` (the contract's "every GET
+# of the read API and /ui"); any other new route fails until its scope is written down.
+ROUTE_SCOPES: dict[str, str | None] = {
+    "GET /health": None,
+    "GET /openapi.json": None,
+    "POST /interactions": "ingest",
+    "POST /webhook/session-data": "ingest",
+    "POST /sessions/{session_id}/analyze": "read",
+    "POST /ui/sign-in": "read",
+    "DELETE /students/{student_id}": "admin",
+    "POST /sessions/{session_id}/assign": "admin",
+    "GET /audit": "admin",
+    "GET /keys": "admin",
+    "POST /keys": "admin",
+    "DELETE /keys/{name}": "admin",
+}
+OWN_SECRET = ("/webhook/vapi/", "/webhook/retell", "/webhook/elevenlabs")
+"""Platform webhooks keep their own secrets: no scope token opens them."""
+
+
+def _expected_scope(method: str, path: str) -> str | None:
+    key = f"{method} {path}"
+    if key in ROUTE_SCOPES:
+        return ROUTE_SCOPES[key]
+    assert method == "GET", f"{key}: a new route - add its scope (contract table) to ROUTE_SCOPES"
+    return "admin" if path.startswith(("/audit", "/keys")) else "read"
+
+
+def test_every_route_needs_exactly_its_contract_scope(local_stack, http) -> None:
+    """Driven by template.yaml: each route without a credential, with a wrong one, and with each scope."""
     routes = local_stack.router.routes
     assert len(routes) >= 3
     for route in routes:
         method = "POST" if route.method == "ANY" else route.method
-        response = http.request(method, _concrete(route.path), content="{}")
+        path = _concrete(route.path)
+        response = http.request(method, path, content="{}")
         if route.path in ("/health", "/openapi.json"):
             assert response.status_code == 200, route.route_key
             continue
         assert response.status_code == 401, (route.route_key, response.status_code, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
-        wrong = http.request(
-            method, _concrete(route.path), content="{}", headers={"Authorization": "Bearer not-the-token"}
-        )
+        if route.path != "/ui/sign-in":  # a browser form post answers the form again
+            assert response.headers["content-type"] == "application/problem+json"
+        wrong = http.request(method, path, content="{}", headers={"Authorization": "Bearer not-the-token"})
         assert wrong.status_code == 401, route.route_key
+        if route.path.startswith(OWN_SECRET):
+            for scope, token in TOKENS.items():
+                answer = http.request(method, path, content="{}", headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == 401, (route.route_key, scope, "a scope token is not a webhook secret")
+            continue
+        needed = _expected_scope(method, route.path)
+        assert needed is not None
+        for scope, token in TOKENS.items():
+            answer = http.request(method, path, content="{}", headers={"Authorization": f"Bearer {token}"})
+            if RANK[scope] < RANK[needed]:
+                assert answer.status_code == 403, (route.route_key, scope, answer.status_code, answer.text)
+                problem = answer.json()
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert problem["required_scope"] == needed and f"'{needed}'" in problem["detail"]
+            else:
+                assert answer.status_code not in (401, 403), (route.route_key, scope, answer.status_code, answer.text)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_every_sample_gives_its_outcome_and_a_redelivery_is_a_duplicate(http) ->
         if outcome != "ignored":
             again = post(http, platform, raw).json()
             assert again["outcome"] == "duplicate" and again["session_id"] == response.json()["session_id"]
-    shown = http.get("/sessions/emma_smith_20260310_1600", headers={"Authorization": "Bearer e2e-ingest-token"}).json()
+    shown = http.get("/sessions/emma_smith_20260310_1600", headers={"Authorization": "Bearer e2e-read-token"}).json()
     assert shown["platform"] == "retell"
     assert shown["platform_metadata"]["cost_usd"] == pytest.approx(0.1813)
     assert shown["conversation"]["platform_analysis"]["call_successful"] is True

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from samples import vapi_sample
 
-AUTH = {"Authorization": "Bearer e2e-ingest-token"}
+AUTH = {"Authorization": "Bearer e2e-read-token"}
 VAPI = {"Authorization": "Bearer e2e-vapi-secret"}
 VAPI_ROUTE = "/webhook/vapi/session-complete"
 

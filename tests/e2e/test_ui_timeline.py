@@ -17,7 +17,7 @@ from seed_sessions import CALLS, TRANSCRIPT, seed_emma
 from session_tracker.store import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "e2e-ingest-token"
+TOKEN = "e2e-read-token"
 T0 = datetime(2026, 2, 10, 16, 5, 0, tzinfo=UTC)
 SCREENSHOT = ROOT / "docs" / "ui-timeline.png"
 WINDOW = (1400, 1200)
@@ -67,7 +67,7 @@ def browse(chromium: str, url: str, *extra: str) -> subprocess.CompletedProcess[
 
 
 def test_the_timeline_shows_every_call_with_its_data_and_the_transcript(chromium, local_stack, session_id) -> None:
-    # The token once in the URL: the page sets its cookie and reloads itself without it.
+    # The token once in the URL: the cookie is set and a redirect drops the token from the address.
     dom = browse(chromium, f"{local_stack.url}/ui/sessions/{session_id}?token={TOKEN}", "--dump-dom").stdout
     assert f"<title>{session_id} · tutor-session-tracker</title>" in dom
     markers = re.findall(r'<a class="marker[^"]*"[^>]*>.*?<span class="label">([^<]+)<small>([^<]*)</small>', dom)
@@ -80,9 +80,11 @@ def test_the_timeline_shows_every_call_with_its_data_and_the_transcript(chromium
     assert TOKEN not in dom
 
 
-def test_the_page_without_the_token_shows_nothing_of_the_session(chromium, local_stack, session_id) -> None:
+def test_the_page_without_the_token_shows_a_sign_in_form_and_nothing_of_the_session(
+    chromium, local_stack, session_id
+) -> None:
     dom = browse(chromium, f"{local_stack.url}/ui/sessions/{session_id}", "--dump-dom").stdout
-    assert "Unauthorized" in dom
+    assert 'action="/ui/sign-in"' in dom and 'type="password"' in dom
     assert "get_student_context" not in dom and "fractions" not in dom
 
 

@@ -15,7 +15,7 @@ from samples import vapi_sample, vapi_sample_names
 
 VAPI = "/webhook/vapi/session-complete"
 SECRET = "e2e-vapi-secret"
-READ = {"Authorization": "Bearer e2e-ingest-token"}
+READ = {"Authorization": "Bearer e2e-read-token"}
 
 
 @pytest.fixture(scope="module")

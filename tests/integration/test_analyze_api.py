@@ -16,7 +16,8 @@ from session_tracker.sessions import log_interactions
 from session_tracker.store import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-ingest-token"
+TOKEN = "test-read-token"
+INGEST = "test-ingest-token"
 
 
 def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
@@ -38,7 +39,8 @@ def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
 
 @pytest.fixture
 def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    monkeypatch.setenv("INGEST_TOKEN", INGEST)
+    monkeypatch.setenv("READ_TOKEN", TOKEN)
     runtime.reset()
     module = load_function("sessions_api")
     holder = {"config": runtime.get_config()}
@@ -50,7 +52,9 @@ def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
         return out["statusCode"], json.loads(out.get("body") or "null"), headers
 
     def configure(text: str) -> None:
-        holder["config"] = parse_config(text, env={"INGEST_TOKEN": TOKEN, "VAPI_WEBHOOK_SECRET": "x"})
+        holder["config"] = parse_config(
+            text, env={"INGEST_TOKEN": INGEST, "READ_TOKEN": TOKEN, "VAPI_WEBHOOK_SECRET": "x"}
+        )
 
     yield post, configure
     runtime.reset()
@@ -100,4 +104,5 @@ def test_the_route_needs_the_token(api, ddb_store) -> None:
     sid = session(ddb_store)
     assert post(f"/sessions/{sid}/analyze", token=None)[0] == 401
     assert post(f"/sessions/{sid}/analyze", token="wrong")[0] == 401
+    assert post(f"/sessions/{sid}/analyze", token=INGEST)[0] == 403
     assert not ddb_store.get_analysis_state(sid).pending

@@ -16,7 +16,7 @@ from session_tracker.matching import MatchSettings, ingest_platform_event
 from session_tracker.platforms import parse_session_data
 from session_tracker.store import DynamoStore
 
-TOKEN = "test-ingest-token"
+TOKEN = "test-admin-token"
 START = datetime(2026, 3, 2, 15, 0, 10, tzinfo=UTC)
 NOW = START + timedelta(minutes=10)
 
@@ -46,7 +46,7 @@ def blobs(tmp_path: Path) -> DirBlobStore:
 
 @pytest.fixture
 def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, blobs: DirBlobStore):
-    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    monkeypatch.setenv("ADMIN_TOKEN", TOKEN)
     runtime.reset()
     module = load_function("sessions_api")
     config = runtime.get_config()
@@ -107,5 +107,14 @@ def test_assign_with_a_bad_body_is_422_naming_the_field(api, unmatched, body, fi
 def test_assign_without_credentials_is_401_and_changes_nothing(api, ddb_store, unmatched) -> None:
     status, _ = api(f"/sessions/{unmatched}/assign", {"student_id": "ava"}, token=None)
     assert status == 401
+    stored = ddb_store.get_session(unmatched)
+    assert stored is not None and stored.status == "unmatched"
+
+
+@pytest.mark.parametrize("token", ["test-ingest-token", "test-read-token"])
+def test_assign_needs_the_admin_scope(api, ddb_store, unmatched, token) -> None:
+    status, problem = api(f"/sessions/{unmatched}/assign", {"student_id": "ava"}, token=token)
+    assert status == 403
+    assert problem["required_scope"] == "admin"
     stored = ddb_store.get_session(unmatched)
     assert stored is not None and stored.status == "unmatched"

@@ -93,7 +93,7 @@ def test_retry_is_acknowledged_and_stored_once(handler, ddb_store) -> None:
     ("headers", "detail"),
     [
         ({}, "missing bearer token"),
-        ({"authorization": "Bearer wrong"}, "invalid bearer token"),
+        ({"authorization": "Bearer wrong"}, "unknown credential"),
         ({"authorization": "Basic dGVzdA=="}, "missing bearer token"),
     ],
 )
@@ -101,6 +101,12 @@ def test_bad_credentials_are_401_problems(handler, headers, detail) -> None:
     response = handler(event_with(headers=headers))
     assert response["statusCode"] == 401
     assert detail in problem(response)["detail"]
+
+
+@pytest.mark.parametrize("token", ["test-read-token", "test-admin-token"])
+def test_a_higher_scope_may_log_calls_too(handler, token) -> None:
+    response = handler(event_with(headers={"authorization": f"Bearer {token}"}))
+    assert response["statusCode"] == 202, response["body"]
 
 
 def test_auth_is_checked_before_the_body_is_parsed(handler) -> None:

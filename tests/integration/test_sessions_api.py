@@ -20,7 +20,8 @@ from session_tracker.reading import SessionPage, SessionRefPage
 from session_tracker.store import DynamoStore, _values, serialize, session_key
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-ingest-token"
+TOKEN = "test-read-token"
+INGEST = "test-ingest-token"
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
 
@@ -45,7 +46,8 @@ def event(path: str, query: dict[str, Any] | None = None, *, token: str | None =
 
 @pytest.fixture
 def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    monkeypatch.setenv("INGEST_TOKEN", INGEST)
+    monkeypatch.setenv("READ_TOKEN", TOKEN)
     runtime.reset()
     module = load_function("sessions_api")
     config = runtime.get_config()
@@ -105,11 +107,21 @@ def test_a_malformed_session_id_is_a_422_naming_it(api, bad) -> None:
     assert "session_id" in body["detail"]
 
 
-def test_reads_need_the_bearer_token(api, ddb_store) -> None:
+def test_reads_need_a_read_credential(api, ddb_store) -> None:
     session_id = seed_emma(ddb_store, T0)
     assert api(f"/sessions/{session_id}", token=None)[0] == 401
     assert api(f"/sessions/{session_id}", token="wrong")[0] == 401
     assert api("/students/emma_smith/sessions", token=None)[0] == 401
+    assert api(f"/sessions/{session_id}", token="test-admin-token")[0] == 200
+
+
+def test_the_ingest_token_no_longer_reads_403_naming_the_read_scope(api, ddb_store) -> None:
+    session_id = seed_emma(ddb_store, T0)
+    for path in (f"/sessions/{session_id}", "/students/emma_smith/sessions", "/sessions"):
+        status, body, headers = api(path, token=INGEST)
+        assert status == 403, path
+        assert headers["Content-Type"] == "application/problem+json"
+        assert body["required_scope"] == "read" and "'read'" in body["detail"]
 
 
 def _five_sessions(store: DynamoStore) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,23 +14,33 @@ from helpers import lambda_context, load_function
 from seed_sessions import CALLS, log_calls, seed_emma
 
 from session_tracker import runtime
+from session_tracker.access import Principal, Scope, token_hash
 from session_tracker.store import DynamoStore
 from session_tracker.ui.auth import COOKIE, cookie_value
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-ingest-token"
+TOKEN = "test-read+key/with=plus"
+INGEST = "test-ingest-token"
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
 
-def event(path: str, query: dict[str, str] | None, headers: dict[str, str], cookies: list[str]) -> dict[str, Any]:
+def event(
+    path: str,
+    query: dict[str, str] | None,
+    headers: dict[str, str],
+    cookies: list[str],
+    method: str = "GET",
+    body: str | None = None,
+) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"GET {path}",
+        "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": urlencode(query or {}),
         "headers": headers,
+        "body": body,
         "requestContext": {
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
             "requestId": "r",
             "stage": "$default",
         },
@@ -44,7 +55,8 @@ def event(path: str, query: dict[str, str] | None, headers: dict[str, str], cook
 
 @pytest.fixture
 def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    monkeypatch.setenv("INGEST_TOKEN", INGEST)
+    monkeypatch.setenv("READ_TOKEN", TOKEN)
     runtime.reset()
     module = load_function("sessions_api")
     config = runtime.get_config()
@@ -56,9 +68,11 @@ def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
         *,
         headers: dict[str, str] | None = None,
         cookies: list[str] | None = None,
+        method: str = "GET",
+        body: str | None = None,
     ) -> dict[str, Any]:
         return module.lambda_handler(
-            event(path, query, headers or {}, cookies or []), lambda_context("SessionsApiFunction", 10)
+            event(path, query, headers or {}, cookies or [], method, body), lambda_context("SessionsApiFunction", 10)
         )
 
     yield get
@@ -70,11 +84,51 @@ def signed_in(ui) -> list[str]:
     return [c.split(";")[0] for c in out["cookies"]]
 
 
-def test_the_pages_refuse_a_browser_without_the_token(ui) -> None:
+BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def test_an_api_client_without_a_credential_gets_a_401_problem(ui) -> None:
     for path in ("/ui", "/ui/students/emma_smith", "/ui/sessions/emma_smith_20260117_1430", "/ui/anything"):
         out = ui(path)
         assert out["statusCode"] == 401, path
         assert out["headers"]["Content-Type"] == "application/problem+json"
+
+
+def test_a_browser_without_a_credential_gets_a_sign_in_form_not_json(ui) -> None:
+    out = ui("/ui/students/emma_smith", {"from": "2026-01-01"}, headers=BROWSER)
+    assert out["statusCode"] == 401
+    assert out["headers"]["Content-Type"].startswith("text/html")
+    html = out["body"]
+    assert '<form method="post" action="/ui/sign-in">' in html
+    assert 'type="password" id="token" name="token"' in html
+    assert 'name="next" value="/ui/students/emma_smith?from=2026-01-01"' in html
+
+
+def _form(**fields: str) -> str:
+    return urlencode(fields)
+
+
+def test_pasting_a_read_key_into_the_form_signs_in_and_returns_to_the_page(ui) -> None:
+    out = ui("/ui/sign-in", method="POST", body=_form(token=TOKEN, next="/ui/students/emma_smith"), headers=BROWSER)
+    assert out["statusCode"] == 303
+    assert out["headers"]["Location"] == "/ui/students/emma_smith"
+    (cookie,) = out["cookies"]
+    assert cookie.startswith(f"{COOKIE}=") and TOKEN not in cookie
+    page = ui("/ui/students/emma_smith", cookies=[cookie.split(";")[0]])
+    assert page["statusCode"] == 200
+
+
+def test_the_form_refuses_a_wrong_key_or_the_ingest_token_with_the_form_again(ui) -> None:
+    wrong = ui("/ui/sign-in", method="POST", body=_form(token="guess", next="/ui"))
+    assert wrong["statusCode"] == 401 and "unknown credential" in wrong["body"]
+    ingest = ui("/ui/sign-in", method="POST", body=_form(token=INGEST, next="/ui"))
+    assert ingest["statusCode"] == 403 and "&#x27;read&#x27;" in ingest["body"]
+    assert not wrong.get("cookies") and not ingest.get("cookies")
+
+
+def test_the_form_never_sends_the_browser_to_another_site(ui) -> None:
+    out = ui("/ui/sign-in", method="POST", body=_form(token=TOKEN, next="https://evil.example/"))
+    assert out["headers"]["Location"] == "/ui"
 
 
 def test_a_wrong_token_does_not_sign_in(ui) -> None:
@@ -83,16 +137,23 @@ def test_a_wrong_token_does_not_sign_in(ui) -> None:
     assert "cookies" not in out or not out["cookies"]
 
 
-def test_the_token_once_sets_an_httponly_strict_cookie_and_drops_itself_from_the_url(ui) -> None:
+def test_the_ingest_token_in_the_url_is_403_naming_the_read_scope(ui) -> None:
+    out = ui("/ui", {"token": INGEST})
+    assert out["statusCode"] == 403
+    assert json.loads(out["body"])["required_scope"] == "read"
+
+
+def test_the_token_in_the_url_sets_an_httponly_strict_cookie_and_a_redirect_drops_it(ui) -> None:
+    # the `+` survives: the query is URL-encoded as the banner's link is
     out = ui("/ui/students/emma_smith", {"token": TOKEN, "from": "2026-01-01"})
-    assert out["statusCode"] == 200
+    assert out["statusCode"] == 303
+    assert out["headers"]["Location"] == "/ui/students/emma_smith?from=2026-01-01"
     (cookie,) = out["cookies"]
     attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
     assert cookie.startswith(f"{COOKIE}=")
     assert {"httponly", "samesite", "path", "max-age"} <= attributes
     assert "SameSite=Strict" in cookie and "Path=/ui" in cookie
     assert TOKEN not in cookie
-    assert 'url=/ui/students/emma_smith?from=2026-01-01"' in out["body"]
     assert out["headers"]["Referrer-Policy"] == "no-referrer"
 
 
@@ -108,13 +169,17 @@ def test_the_cookie_opens_the_pages_but_not_the_json_api(ui, ddb_store) -> None:
     assert ui(f"/sessions/{session_id}", cookies=cookies)["statusCode"] == 401
 
 
+def _read(token: str) -> Principal:
+    return Principal(actor="env:read", scope=Scope.READ, credential_hash=token_hash(token))
+
+
 @pytest.mark.parametrize(
     "value",
     [
         "garbage",
-        cookie_value(TOKEN, now=datetime.now(UTC) - timedelta(hours=13)),
-        cookie_value("an-old-rotated-token", now=datetime.now(UTC)),
-        "99999999999.deadbeef",
+        cookie_value(_read(TOKEN), now=datetime.now(UTC) - timedelta(hours=13)),
+        cookie_value(_read("an-old-rotated-token"), now=datetime.now(UTC)),
+        "99999999999.env:read.deadbeef",
     ],
     ids=["garbage", "expired", "other-token", "forged"],
 )

@@ -63,7 +63,7 @@ def _get(path: str) -> dict[str, Any]:
         "routeKey": f"GET {path}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"authorization": "Bearer test-ingest-token"},
+        "headers": {"authorization": "Bearer test-read-token"},
         "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "r", "stage": "$default"},
         "isBase64Encoded": False,
     }

@@ -1,4 +1,4 @@
-"""Session page rendering: transcript turns, the time axis, label lanes, the sign-in cookie."""
+"""Session page rendering: transcript turns, the time axis, label lanes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from session_tracker.models import ExportInteraction, SessionExport, SessionSummary
-from session_tracker.ui.auth import cookie_valid, cookie_value, read_cookie
 from session_tracker.ui.pages import _label_span, _lanes, conversation_turns, session_page
 
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
@@ -66,20 +65,6 @@ def test_close_calls_get_different_lanes_so_labels_never_overlap() -> None:
 def test_a_late_call_label_flips_to_the_left_of_its_dot() -> None:
     html = session_page(_export(), nonce="n")
     assert html.count('class="marker flip"') == 1
-
-
-def test_the_cookie_is_bound_to_the_token_and_expires() -> None:
-    value = cookie_value("tok", now=T0)
-    assert cookie_valid(value, "tok", now=T0 + timedelta(hours=11))
-    assert not cookie_valid(value, "tok", now=T0 + timedelta(hours=13))
-    assert not cookie_valid(value, "other", now=T0)
-    assert not cookie_valid(value.replace(".", ".0", 1), "tok", now=T0)
-
-
-def test_cookies_are_read_from_the_event_list_or_the_header() -> None:
-    assert read_cookie({"cookies": ["a=1", "st_ui=v1"]}, "st_ui") == "v1"
-    assert read_cookie({"headers": {"Cookie": "a=1; st_ui=v2"}}, "st_ui") == "v2"
-    assert read_cookie({"headers": {}}, "st_ui") is None
 
 
 def test_a_failed_analysis_shows_its_reason_escaped() -> None:

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from session_tracker.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = frozenset({"auth_token", "openai_api_key", "hmac_secret", "api_key", "webhook_secret"})
+_SECRET_KEYS = frozenset(
+    {"auth_token", "read_token", "admin_token", "openai_api_key", "hmac_secret", "api_key", "webhook_secret"}
+)
 DEFAULT_CONFIG_NAME = "session_config.yaml"
 
 
@@ -104,7 +106,11 @@ class SessionTracking(_Strict):
 
 
 class ApiConfig(_Strict):
+    """The scope bootstrap tokens (CONTRACT.md v2): ``auth_token`` is the ``ingest`` one."""
+
     auth_token: SecretRef = SecretRef(env_var="INGEST_TOKEN")
+    read_token: SecretRef = SecretRef(env_var="READ_TOKEN")
+    admin_token: SecretRef = SecretRef(env_var="ADMIN_TOKEN")
     max_body_bytes: int = Field(1024 * 1024, gt=0, le=6 * 1024 * 1024)
 
 

@@ -21,6 +21,11 @@ class DomainError(Exception):
         self.detail = detail
         self.field = field
 
+    @property
+    def extra(self) -> dict[str, str]:
+        """More problem members for this error (e.g. the scope a 403 lacks)."""
+        return {}
+
 
 class BadRequest(DomainError):
     status = 400
@@ -30,6 +35,21 @@ class BadRequest(DomainError):
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """A known credential without the scope the route needs; the problem names that scope."""
+
+    status = 403
+    title = "Forbidden"
+
+    def __init__(self, detail: str, *, scope: str) -> None:
+        super().__init__(detail)
+        self.scope = scope
+
+    @property
+    def extra(self) -> dict[str, str]:
+        return {"required_scope": self.scope}
 
 
 class NotFound(DomainError):

@@ -8,7 +8,6 @@ is refused before it is parsed.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -18,20 +17,17 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from session_tracker.config import SecretRef
+from session_tracker.access import Authenticator, attach, required_scope, secrets_equal
 from session_tracker.errors import (
     BadRequest,
     DomainError,
     PayloadTooLarge,
-    ServiceUnavailable,
-    Unauthorized,
     Unprocessable,
 )
 from session_tracker.models import Problem
 from session_tracker.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
 BEARER_SCHEME: dict[str, list[str]] = {"bearerAuth": []}
 
 
@@ -75,7 +71,9 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(DomainError)
     def _domain(ex: DomainError) -> Response[str]:
-        return problem_response(problem(ex.status, ex.title, ex.detail, field=ex.field), _error_headers(ex.status))
+        return problem_response(
+            problem(ex.status, ex.title, ex.detail, field=ex.field, **ex.extra), _error_headers(ex.status)
+        )
 
     @app.exception_handler(RequestValidationError)
     def _validation(ex: RequestValidationError) -> Response[str]:
@@ -174,34 +172,40 @@ def header(event: dict[str, Any], name: str) -> str | None:
 
 def tokens_equal(given: str, expected: str) -> bool:
     """Constant-time comparison of two secrets."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
-
-
-def check_bearer(event: dict[str, Any], secret: SecretRef, *, what: str = "ingest token") -> None:
-    """Raise :class:`Unauthorized` unless ``Authorization: Bearer <secret>`` matches."""
-    expected = secret.get()
-    if not expected:
-        logger.error("auth secret not configured", extra={"secret": secret.describe()})
-        raise ServiceUnavailable(f"the {what} is not configured on the server")
-    value = header(event, "authorization") or ""
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    if not tokens_equal(token.strip(), expected):
-        raise Unauthorized("invalid bearer token")
+    return secrets_equal(given, expected)
 
 
 def request_path(event: dict[str, Any]) -> str:
     return event.get("rawPath") or event.get("requestContext", {}).get("http", {}).get("path") or "/"
 
 
-Gate = Callable[[dict[str, Any]], None]
+def request_method(event: dict[str, Any]) -> str:
+    return str(event.get("requestContext", {}).get("http", {}).get("method") or "GET").upper()
 
 
-def bearer_gate(secret: Callable[[], SecretRef]) -> Gate:
-    def gate(event: dict[str, Any]) -> None:
-        if request_path(event) not in PUBLIC_PATHS:
-            check_bearer(event, secret())
+def bearer_token(event: dict[str, Any]) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or ``None``."""
+    value = header(event, "authorization") or ""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+Gate = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""Runs before routing: raises a :class:`DomainError`, or returns a response that ends the request."""
+
+
+def scope_gate(authenticator: Callable[[], Authenticator]) -> Gate:
+    """Every route but the public ones needs a bearer credential with the route's scope."""
+
+    def gate(event: dict[str, Any]) -> dict[str, Any] | None:
+        needed = required_scope(request_method(event), request_path(event))
+        if needed is None:
+            return None
+        principal = authenticator().require(bearer_token(event), needed)
+        attach(event, principal)
+        return None
 
     return gate
 
@@ -221,13 +225,15 @@ def guarded(
         if len(raw) > limit:
             raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}")
         if gate is not None:
-            gate(event)
+            answer = gate(event)
+            if answer is not None:
+                return answer
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     except DomainError as ex:
-        return problem_event_response(problem(ex.status, ex.title, ex.detail), _error_headers(ex.status))
+        return problem_event_response(problem(ex.status, ex.title, ex.detail, **ex.extra), _error_headers(ex.status))
     except Exception as ex:  # a gate that reads the store (named keys) during an outage
         if not is_store_outage(ex):
             raise
@@ -259,8 +265,7 @@ __all__ = [
     "BEARER_SCHEME",
     "PROBLEM_JSON",
     "HTTPStatus",
-    "bearer_gate",
-    "check_bearer",
+    "bearer_token",
     "guarded",
     "header",
     "json_body",
@@ -268,5 +273,6 @@ __all__ = [
     "problem",
     "problem_event_response",
     "problem_response",
+    "scope_gate",
     "tokens_equal",
 ]

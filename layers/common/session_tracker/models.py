@@ -112,6 +112,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     field: str | None = None
+    required_scope: str | None = None
     errors: list[dict[str, Any]] | None = None
 
 

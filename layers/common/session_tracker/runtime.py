@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
+from session_tracker.access import Authenticator, KeyLookup, Scope, SecretSource
 from session_tracker.blobs import BlobStore, blob_store_from_env
-from session_tracker.config import AppConfig, get_config
+from session_tracker.config import AppConfig, SecretRef, get_config
 from session_tracker.store.ports import SessionStore
 from session_tracker.store.settings import StoreSettings
 
@@ -17,6 +20,25 @@ class Deps:
     config: AppConfig
     store: SessionStore
     blobs: BlobStore | None = None
+
+
+def authenticator_for(
+    config: AppConfig, *, keys: Callable[[], KeyLookup | None] | None = None, extra_ingest: tuple[SecretRef, ...] = ()
+) -> Authenticator:
+    """The scope authenticator of the env bootstrap tokens (and named keys, through ``keys``)."""
+    api = config.api
+    env: dict[Scope, list[SecretSource]] = {
+        Scope.INGEST: [api.auth_token, *(ref for ref in extra_ingest if ref != api.auth_token)],
+        Scope.READ: [api.read_token],
+        Scope.ADMIN: [api.admin_token],
+    }
+    return Authenticator(env, keys=keys, clock=lambda: datetime.now(UTC))
+
+
+@cache
+def authenticator() -> Authenticator:
+    """This process's authenticator (built once per cold start)."""
+    return authenticator_for(get_config())
 
 
 @cache
@@ -36,4 +58,5 @@ def deps() -> Deps:
 def reset() -> None:
     """Forget cached dependencies and config (tests, local stack reloads)."""
     deps.cache_clear()
+    authenticator.cache_clear()
     get_config.cache_clear()

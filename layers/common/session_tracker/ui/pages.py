@@ -112,15 +112,6 @@ def layout(title: str, body: str, *, nonce: str, crumbs: list[tuple[str, str | N
 """
 
 
-def signed_in_page(target: str) -> str:
-    """Shown once after ``/ui?token=``: the cookie is set; reload without the token."""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
-<meta http-equiv="refresh" content="0;url={_e(target)}"><title>Signed in</title></head>
-<body><p>Signed in. <a href="{_e(target)}">Continue</a>.</p></body></html>
-"""
-
-
 def not_found_page(what: str, *, nonce: str) -> str:
     body = f'<section class="card"><h1>Not found</h1><p class="empty">{_e(what)}</p></section>'
     return layout("Not found", body, nonce=nonce)
@@ -129,7 +120,7 @@ def not_found_page(what: str, *, nonce: str) -> str:
 def signed_out_page() -> str:
     return """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signed out</title></head>
-<body><p>Signed out. Open <code>/ui?token=&lt;INGEST_TOKEN&gt;</code> to sign in again.</p></body></html>
+<body><p>Signed out. <a href="/ui">Sign in again</a>.</p></body></html>
 """
 
 

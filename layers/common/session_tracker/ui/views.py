@@ -11,22 +11,20 @@ import re
 import secrets
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from session_tracker import reading
 from session_tracker.blobs import BlobStore
-from session_tracker.config import SecretRef
 from session_tracker.errors import Unprocessable
-from session_tracker.http import request_path
 from session_tracker.models import ID_PATTERN
 from session_tracker.progress import StudentHistoryReader, student_view
 from session_tracker.sessions import read_export
 from session_tracker.store.ports import SessionReader
 from session_tracker.ui import pages, student_page
-from session_tracker.ui.auth import COOKIE, LIFETIME, LOGIN_PARAM, cookie_value, is_https, login_token
+from session_tracker.ui.auth import COOKIE, is_https
 
 HTML = "text/html; charset=utf-8"
 RECENT_PAGE = 25
@@ -51,26 +49,8 @@ def _page(render: Any, status: int = 200) -> Response[str]:
     return Response(status, HTML, render(nonce), headers=_headers(nonce))
 
 
-def _redirect(location: str) -> Response[str]:
+def redirect(location: str) -> Response[str]:
     return Response(303, HTML, "", headers={**_headers(), "Location": location})
-
-
-def _sign_in(event: dict[str, Any], token: SecretRef, now: datetime) -> Response[str] | None:
-    """``?token=`` (already checked by the gate): set the cookie, reload without the token."""
-    if login_token(event) is None:
-        return None
-    rest = [(k, v) for k, v in parse_qsl(event.get("rawQueryString") or "", keep_blank_values=True) if k != LOGIN_PARAM]
-    target = request_path(event) + (f"?{urlencode(rest)}" if rest else "")
-    cookie = Cookie(
-        name=COOKIE,
-        value=cookie_value(token.get() or "", now=now),
-        path="/ui",
-        secure=is_https(event),
-        http_only=True,
-        max_age=int(LIFETIME.total_seconds()),
-        same_site=SameSite.STRICT_MODE,
-    )
-    return Response(200, HTML, pages.signed_in_page(target), headers=_headers(), cookies=[cookie])
 
 
 def sign_out(event: dict[str, Any]) -> Response[str]:
@@ -91,7 +71,6 @@ def index(
     event: dict[str, Any],
     *,
     store: SessionReader,
-    token: SecretRef,
     now: datetime,
     student: str | None = None,
     session: str | None = None,
@@ -100,17 +79,14 @@ def index(
     end: str | None = None,
 ) -> Response[str]:
     """The start page: find a student or session, and the sessions started lately."""
-    signed = _sign_in(event, token, now)
-    if signed is not None:
-        return signed
     if student is not None:
         if not re.match(ID_PATTERN, student.strip()):
             raise Unprocessable("not a student id", field="student")
-        return _redirect(f"/ui/students/{quote(student.strip(), safe='')}")
+        return redirect(f"/ui/students/{quote(student.strip(), safe='')}")
     if session is not None:
         if not re.match(reading.SESSION_ID_PATTERN, session.strip()):
             raise Unprocessable("not a session id", field="session")
-        return _redirect(f"/ui/sessions/{quote(session.strip(), safe='')}")
+        return redirect(f"/ui/sessions/{quote(session.strip(), safe='')}")
     recent = reading.sessions_between(
         store=store,
         now=now,
@@ -127,16 +103,12 @@ def student(
     student_id: str,
     *,
     reader: StudentHistoryReader,
-    token: SecretRef,
     now: datetime,
     start: str | None = None,
     end: str | None = None,
     cursor: str | None = None,
 ) -> Response[str]:
     """A student's progress: charts over the range, the newest sessions, the progress feed."""
-    signed = _sign_in(event, token, now)
-    if signed is not None:
-        return signed
     view = student_view(
         student_id,
         reader=reader,
@@ -153,13 +125,9 @@ def session(
     *,
     store: SessionReader,
     blobs: BlobStore | None,
-    token: SecretRef,
     now: datetime,
 ) -> Response[str]:
     """One session's timeline (an HTML 404 page when there is no such session)."""
-    signed = _sign_in(event, token, now)
-    if signed is not None:
-        return signed
     export = read_export(session_id, store=store, blobs=blobs)
     if export is None:
         return _page(lambda nonce: pages.not_found_page(f"No session {session_id!r}.", nonce=nonce), status=404)
