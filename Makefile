@@ -121,8 +121,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# SOAK=SECONDS: length of the throughput bench's memory soak (default 60 s; SOAK=600 for 10 minutes).
 bench: install ddb-local
-	$(PY) -m bench
+	$(if $(SOAK),SESSION_TRACKER_BENCH_SOAK_SECONDS=$(SOAK)) $(PY) -m bench
 
 openapi: install
 	$(PY) -m session_tracker_local.openapi --write

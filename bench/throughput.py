@@ -93,7 +93,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from session_tracker.store import DynamoStore
     from session_tracker_local.stack import LocalStack, StackOptions
 
-    students, per_student, calls = (60, 3, 6) if quick else (150, 3, 8)
+    students, per_student, calls = (40, 3, 5) if quick else (100, 3, 6)
     workers = 8
     plan = _plan(students, per_student, calls)
     total = sum(len(r) for runs in plan.values() for r in runs)
@@ -188,6 +188,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             list(pool.map(raw_worker, range(workers)))
         raw_elapsed = time.perf_counter() - raw_started
 
+        phases = _load_phases(stack, workers, quick)
+
         # Count everything back and compare with what the session rules predict.
         store = DynamoStore(table, client=client)
         timeout = timedelta(minutes=10)
@@ -246,6 +248,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "lost_examples": lost_examples,
         "false_duplicates": false_duplicates[:5],
     }
+    result.update(phases)
     result["markdown"] = "\n".join(
         [
             "## Throughput",
@@ -263,9 +266,242 @@ def run(quick: bool = False) -> dict[str, Any]:
             f"statuses {dict(sorted(status_counts.items()))}. Counted back from the table: "
             f"**{stored_total}** stored of {total} sent, **{lost} lost, {duplicated} duplicated, "
             f"{wrong_session} in a wrong session**.",
+            "",
+            *_phase_markdown(phases, workers),
         ]
     )
     return result
+
+
+SOAK_ENV = "SESSION_TRACKER_BENCH_SOAK_SECONDS"
+DEFAULT_SOAK_SECONDS = 60.0
+CLIENT_BATCH = 25
+"""The MCP-side client's default batch (``SenderOptions.batch_size``)."""
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def _bodies(prefix: str, clients: int, per_client: int, batch: int, students_per_client: int = 5) -> list[list[Any]]:
+    """Per client, its request bodies: ``batch`` calls each (one call = a single POST), fresh ids."""
+    base = datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
+    out: list[list[Any]] = []
+    for c in range(clients):
+        bodies: list[Any] = []
+        n = 0
+        for _ in range(per_client):
+            calls = []
+            for _ in range(batch):
+                student = f"{prefix}_c{c}_s{n % students_per_client}"
+                at = base + timedelta(seconds=30 * (n // students_per_client))
+                calls.append(
+                    {
+                        "student_id": student,
+                        "function": FUNCTIONS[n % len(FUNCTIONS)],
+                        "timestamp": at.isoformat().replace("+00:00", "Z"),
+                        "interaction_id": uuid.uuid4().hex,
+                        "arguments": {"student_id": student, "topic": SUBJECTS[n % len(SUBJECTS)]},
+                        "data_provided": ["profile", "progress"],
+                        "subjects": [SUBJECTS[n % len(SUBJECTS)]],
+                        "response_size": 1200,
+                        "duration_ms": 12.5,
+                    }
+                )
+                n += 1
+            bodies.append(calls[0] if batch == 1 else {"interactions": calls})
+        out.append(bodies)
+    return out
+
+
+def _drive(url: str, per_client: list[list[Any]]) -> tuple[float, Counter[int]]:
+    """Every client posts its bodies in order over one keep-alive connection; returns (seconds, statuses)."""
+    import httpx
+
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def client(bodies: list[Any]) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for body in bodies:
+                code = http.post("/interactions", json=body, headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+                with lock:
+                    statuses[code] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(per_client)) as pool:
+        list(pool.map(client, per_client))
+    return time.perf_counter() - started, statuses
+
+
+def _raw_put_rate(table: str, workers: int, n: int) -> float:
+    import boto3
+
+    def worker(k: int) -> None:
+        c = boto3.client("dynamodb")
+        for i in range(k, n, workers):
+            c.put_item(
+                TableName=table, Item={"PK": {"S": f"RAWP#{uuid.uuid4().hex}"}, "SK": {"S": "RAW"}, "n": {"N": str(i)}}
+            )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(worker, range(workers)))
+    return n / (time.perf_counter() - started)
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {k: (new if k == "TableName" and v == old else _renamed(v, old, new)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    return value
+
+
+def _ceiling(
+    stack: Any, recorded: dict[int, list[tuple[str, dict[str, Any]]]], calls: int, workers: int
+) -> dict[str, Any]:
+    """Replay, raw and at the same concurrency, exactly the DynamoDB requests the stack made for ``calls``
+    single calls (per connection, in order) against a fresh copy of the table: the no-Python ceiling."""
+    import boto3
+    from botocore import xform_name
+
+    from session_tracker_local.cfn import Template
+
+    table = stack.options.table_name
+    copy_name = f"{table}-ceiling"
+    client = boto3.client("dynamodb")
+    client.create_table(**Template.load(ROOT / "template.yaml").create_table_request(copy_name))
+    client.get_waiter("table_exists").wait(TableName=copy_name)
+    # One stream per connection (the server's thread), in order; spread over `workers` clients made beforehand.
+    streams: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in range(workers)]
+    for n, ops in enumerate(recorded.values()):
+        streams[n % workers] += [(op, _renamed(params, table, copy_name)) for op, params in ops]
+    clients = [boto3.client("dynamodb") for _ in streams]
+    errors: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def replay(k: int) -> None:
+        c, ops = clients[k], streams[k]
+        for op, params in ops:
+            try:
+                getattr(c, xform_name(op))(**params)
+            except c.exceptions.ClientError as exc:  # the same conditional failures the stack met
+                with lock:
+                    errors[exc.response["Error"]["Code"]] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(replay, range(workers)))
+    elapsed = time.perf_counter() - started
+    requests = sum(len(ops) for ops in streams)
+    ops_seen = Counter(op for ops in streams for op, _ in ops)
+    return {
+        "calls_per_s": round(calls / elapsed, 1),
+        "requests": requests,
+        "requests_per_call": round(requests / max(calls, 1), 2),
+        "connections": len(recorded),
+        "operations": dict(ops_seen),
+        "conditional_failures": dict(errors),
+    }
+
+
+def _load_phases(stack: Any, workers: int, quick: bool) -> dict[str, Any]:
+    """Default client batches, single calls beside their no-Python ceiling, and a memory soak."""
+    import gc
+    import os
+
+    from session_tracker import runtime
+
+    per_client_batches = 4 if quick else 8
+    per_client_singles = 25 if quick else 60
+    table = stack.options.table_name
+    # 1. The client's default batches (25 calls) from `workers` clients vs raw put_item, same concurrency.
+    batch_bodies = _bodies("tp_batch", workers, per_client_batches, CLIENT_BATCH)
+    batch_calls = workers * per_client_batches * CLIENT_BATCH
+    batch_s, batch_status = _drive(stack.url, batch_bodies)
+    raw_rate = _raw_put_rate(table, workers, batch_calls)
+    # 2. Single calls, recording the DynamoDB requests each connection's handler makes.
+    recorded: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        recorded.setdefault(threading.get_ident(), []).append((model.name, copy.deepcopy(params)))
+
+    events = runtime.deps().store.client.meta.events
+    events.register("before-parameter-build.dynamodb", record, unique_id="bench-ceiling")
+    try:
+        single_bodies = _bodies("tp_single", workers, per_client_singles, 1)
+        single_calls = workers * per_client_singles
+        single_s, single_status = _drive(stack.url, single_bodies)
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="bench-ceiling")
+    ceiling = _ceiling(stack, recorded, single_calls, workers)
+    # 3. Soak: default batches for SOAK seconds; RSS of this process (stack + load) at start and end.
+    soak_seconds = float(os.environ.get(SOAK_ENV, 15 if quick else DEFAULT_SOAK_SECONDS))
+    gc.collect()
+    rss_start = _rss_mb()
+    soak_calls = 0
+    soak_status: Counter[int] = Counter()
+    deadline = time.monotonic() + soak_seconds
+    rounds = 0
+    while time.monotonic() < deadline:
+        bodies = _bodies(f"tp_soak{rounds}", workers, 4, CLIENT_BATCH)
+        _, statuses = _drive(stack.url, bodies)
+        soak_status.update(statuses)
+        soak_calls += workers * 4 * CLIENT_BATCH
+        rounds += 1
+    gc.collect()
+    rss_end = _rss_mb()
+    batch_rate = batch_calls / batch_s
+    single_rate = single_calls / single_s
+    return {
+        "default_batches": {
+            "calls": batch_calls,
+            "batch": CLIENT_BATCH,
+            "interactions_per_s": round(batch_rate, 1),
+            "raw_put_item_per_s": round(raw_rate, 1),
+            "ratio_to_raw": round(batch_rate / raw_rate, 3),
+            "statuses": dict(batch_status),
+        },
+        "single_calls": {
+            "calls": single_calls,
+            "interactions_per_s": round(single_rate, 1),
+            "ceiling": ceiling,
+            "ratio_to_ceiling": round(single_rate / ceiling["calls_per_s"], 3),
+            "statuses": dict(single_status),
+        },
+        "soak": {
+            "seconds": soak_seconds,
+            "calls": soak_calls,
+            "rss_start_mb": rss_start,
+            "rss_end_mb": rss_end,
+            "statuses": dict(soak_status),
+        },
+    }
+
+
+def _phase_markdown(phases: dict[str, Any], workers: int) -> list[str]:
+    b, s, k = phases["default_batches"], phases["single_calls"], phases["soak"]
+    c = s["ceiling"]
+    return [
+        f"Load phases, {workers} concurrent clients on keep-alive connections:",
+        "",
+        "| phase | calls | items/s | baseline (same run) | baseline items/s | ratio |",
+        "|---|---|---|---|---|---|",
+        f"| client default batches ({b['batch']} calls per POST) | {b['calls']} | {b['interactions_per_s']} | "
+        f"raw `put_item`, {workers} clients | {b['raw_put_item_per_s']} | {b['ratio_to_raw']} |",
+        f"| single calls (1 per POST) | {s['calls']} | {s['interactions_per_s']} | the same DynamoDB requests replayed "
+        f"raw, no Python of ours ({c['requests_per_call']} per call: {c['operations']}) | {c['calls_per_s']} | "
+        f"{s['ratio_to_ceiling']} |",
+        "",
+        f"Statuses: batches {b['statuses']}, single calls {s['statuses']}. Soak: {k['seconds']:g} s of default "
+        f"batches ({k['calls']} calls, statuses {k['statuses']}): RSS of the stack's process **{k['rss_start_mb']} MB "
+        f"at the start, {k['rss_end_mb']} MB at the end** (`make bench SOAK=600` for a 10-minute soak).",
+    ]
 
 
 if __name__ == "__main__":

@@ -150,6 +150,10 @@ def to_http(result: Any) -> tuple[int, dict[str, str], bytes, list[str]]:
 class _Handler(BaseHTTPRequestHandler):
     server: LocalHttpApi
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: a response must not wait for the client's delayed ACK (~40 ms on Linux each).
+    disable_nagle_algorithm = True
+    # Buffered writes: status line, headers and body leave in one send (flushed after each request).
+    wbufsize = 1 << 16
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.access_log:
@@ -204,6 +208,9 @@ class LocalHttpApi(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: socketserver's default of 5 reset connections when a class connects at
+    # once (15 of 40 simultaneous first calls). The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, host: str, port: int, router: Router, *, access_log: bool = False) -> None:
         super().__init__((host, port), _Handler)
