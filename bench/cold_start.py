@@ -30,6 +30,7 @@ LAYER = ROOT / "layers" / "common"
 EVENTS = ROOT / "tests" / "events"
 INGEST_TOKEN = "test-ingest-token"
 VAPI_SECRET = "test-vapi-secret"
+READ_TOKEN = "bench-read-token"
 TABLE = "coldstart"
 RETELL_KEY = "bench-retell-api-key"
 ELEVENLABS_SECRET = "bench-elevenlabs-secret"
@@ -147,7 +148,9 @@ def first_event(name: str) -> dict[str, Any]:
     if name in ("WebhookRetellFunction", "WebhookElevenLabsFunction"):
         return _signed_platform_event(name, unique)
     if name == "SessionsApiFunction":
-        return _api_event("GET", "/sessions", f"student_id=cold_{unique}")
+        event = _api_event("GET", "/sessions", f"student_id=cold_{unique}")
+        event["headers"]["authorization"] = f"Bearer {READ_TOKEN}"
+        return event
     if name == "CloseIdleFunction":
         return {
             "version": "0",
@@ -197,6 +200,7 @@ def _env(endpoint: str, function: str | None) -> dict[str, str]:
             "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",  # never used by these first requests
             "TABLE_NAME": TABLE,
             "INGEST_TOKEN": INGEST_TOKEN,
+            "READ_TOKEN": READ_TOKEN,
             "VAPI_WEBHOOK_SECRET": VAPI_SECRET,
             "RETELL_API_KEY": RETELL_KEY,
             "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_SECRET,
@@ -246,7 +250,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from session_tracker_local.cfn import Template
     from session_tracker_local.dynamodb_local import DynamoDBLocal
 
-    reps = 5 if quick else 10
+    reps = 4 if quick else 8
     template = Template.load(ROOT / "template.yaml")
     specs = sorted(template.functions(), key=lambda f: f.logical_id)
     names = [s.logical_id for s in specs]

@@ -410,6 +410,46 @@ def _ceiling(
     }
 
 
+def _burst(url: str, connections: int = 100) -> dict[str, int]:
+    """``connections`` clients connect in the same instant and each posts one call (Connection: close)."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    barrier = threading.Barrier(connections)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    run_id = uuid.uuid4().hex[:8]
+
+    def client(n: int) -> None:
+        body = json.dumps(
+            {"student_id": f"burst_{run_id}_{n}", "function": "get_progress", "timestamp": "2026-04-07T10:00:00Z"}
+        ).encode()
+        head = (
+            f"POST /interactions HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            barrier.wait(30)
+            with socket.create_connection((parts.hostname, parts.port), timeout=120) as sock:
+                sock.sendall(head.encode() + body)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            outcome = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else "garbled"
+        except OSError as exc:
+            outcome = type(exc).__name__
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    return dict(outcomes)
+
+
 def _load_phases(stack: Any, workers: int, quick: bool) -> dict[str, Any]:
     """Default client batches, single calls beside their no-Python ceiling, and a memory soak."""
     import gc
@@ -456,6 +496,7 @@ def _load_phases(stack: Any, workers: int, quick: bool) -> dict[str, Any]:
         rounds += 1
     gc.collect()
     rss_end = _rss_mb()
+    burst = _burst(stack.url, 100)
     batch_rate = batch_calls / batch_s
     single_rate = single_calls / single_s
     return {
@@ -474,6 +515,7 @@ def _load_phases(stack: Any, workers: int, quick: bool) -> dict[str, Any]:
             "ratio_to_ceiling": round(single_rate / ceiling["calls_per_s"], 3),
             "statuses": dict(single_status),
         },
+        "burst_100_connections": burst,
         "soak": {
             "seconds": soak_seconds,
             "calls": soak_calls,
@@ -498,7 +540,8 @@ def _phase_markdown(phases: dict[str, Any], workers: int) -> list[str]:
         f"raw, no Python of ours ({c['requests_per_call']} per call: {c['operations']}) | {c['calls_per_s']} | "
         f"{s['ratio_to_ceiling']} |",
         "",
-        f"Statuses: batches {b['statuses']}, single calls {s['statuses']}. Soak: {k['seconds']:g} s of default "
+        f"Statuses: batches {b['statuses']}, single calls {s['statuses']}; 100 connections opened in the same "
+        f"instant, one call each: {phases['burst_100_connections']}. Soak: {k['seconds']:g} s of default "
         f"batches ({k['calls']} calls, statuses {k['statuses']}): RSS of the stack's process **{k['rss_start_mb']} MB "
         f"at the start, {k['rss_end_mb']} MB at the end** (`make bench SOAK=600` for a 10-minute soak).",
     ]
