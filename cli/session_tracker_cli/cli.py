@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -177,6 +178,54 @@ def usage(
     store = DynamoStore(table, client=boto3.client("dynamodb", endpoint_url=endpoint_url))
     usage = daily_usage(store, day, config=get_config().analysis)
     typer.echo(json.dumps(usage.model_dump(mode="json"), indent=2))
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint=option) from exc
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SQL statement over the views `sessions` and `interactions`.")],
+    source: Annotated[
+        str,
+        typer.Option(
+            envvar="SESSION_FILES",
+            help="The session files: a folder (default: .local-data/sessions, what `make run` writes) "
+            "or s3://BUCKET/sessions/ (read with your AWS credentials).",
+        ),
+    ] = ".local-data/sessions",
+    since: Annotated[
+        str | None, typer.Option(help="Only files of sessions that started on or after this UTC day.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only files of sessions that started on or before this UTC day.")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json (JSON lines).")] = "table",
+) -> None:
+    """SQL over the session files with DuckDB (extra: pip install 'session-tracker-cli[query]').
+
+    Views: [bold]sessions[/] (one row per session) and [bold]interactions[/] (one row per
+    logged call); [bold]session_files[/] holds the exports as they are. See docs/session-files.md.
+    """
+    from session_tracker_cli import query as q
+
+    render = {"table": q.as_table, "csv": q.as_csv, "json": q.as_json_lines}.get(output)
+    if render is None:
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    first, last = _day(since, "--since"), _day(until, "--until")
+    try:
+        with q.local_root(source, since=first, until=last) as root:
+            result = q.run(sql, root)
+    except q.QueryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    sys.stdout.write(render(result))
 
 
 def main() -> None:
