@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,7 @@ def wait_for_file_equal_to_api(http: httpx.Client, path: Path, session_id: str, 
 
 
 def log(http: httpx.Client, student: str, at: datetime, function: str = "get_student_context", **extra) -> str:
-    body = {"student_id": student, "function": function, "timestamp": z(at), "subjects": ["mathematics"], **extra}
+    body = {"student_id": student, "function": function, "timestamp": z(at), "subjects": ["mathematics"]} | extra
     response = http.post("/interactions", json=body, headers=AUTH)
     assert response.status_code == 202, response.text
     return str(response.json()["session_id"])
@@ -106,3 +107,75 @@ def test_a_session_that_completes_appears_as_its_file(local_stack, http) -> None
         http, path, session_id, until=lambda d: (d.get("analysis") or {}).get("status") in ("ok", "failed"), timeout=25
     )
     assert analysed["analysis"]["status"] == "ok"
+
+
+def documented(title: str) -> str:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "session-files.md").read_text(encoding="utf-8")
+    section = doc.split(f"### {title}\n", 1)[1]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def query(local_stack, sql: str) -> list[list[str]]:
+    """``session-tracker query SQL --format csv`` over the stack's files, as rows (header first)."""
+    import csv
+    import shutil
+    import subprocess
+
+    exe = shutil.which("session-tracker") or str(Path(sys.executable).parent / "session-tracker")
+    done = subprocess.run(
+        [exe, "query", sql, "--source", str(local_stack.session_files_dir), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(csv.reader(done.stdout.splitlines()))
+
+
+def test_session_tracker_query_answers_the_three_documented_queries(local_stack, http, openai_server) -> None:
+    student = f"e2e_q_{uuid.uuid4().hex[:8]}"
+    subject = f"astronomy_{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    finished = {}
+    for started in (now - timedelta(days=14), now - timedelta(minutes=40)):
+        sid = log(http, student, started, "get_star_chart", subjects=[subject], data_provided=["star_chart"])
+        log(http, student, started + timedelta(minutes=5), "check_answer", subjects=[subject], data_provided=["answer"])
+        finished[sid] = started
+    for sid, started in finished.items():
+        wait_for_file_equal_to_api(
+            http,
+            file_for(local_stack, sid, started),
+            sid,
+            until=lambda d: (d.get("analysis") or {}).get("status"),
+            timeout=30,
+        )
+    openai_server.fail_always(401)
+    try:
+        started = now - timedelta(days=3)
+        failing = log(http, student, started, "get_star_chart", subjects=[subject], data_provided=["star_chart"])
+        wait_for_file_equal_to_api(
+            http,
+            file_for(local_stack, failing, started),
+            failing,
+            until=lambda d: (d.get("analysis") or {}).get("status") == "failed",
+            timeout=40,
+        )
+    finally:
+        openai_server.recover()
+
+    weeks = query(local_stack, documented("Minutes per student per week"))
+    assert weeks[0] == ["student_id", "week", "sessions", "minutes"]
+    mine = [r for r in weeks if r[0] == student]
+    assert sum(int(r[2]) for r in mine) == 3 and len(mine) >= 2
+    assert all(float(r[3]) > 0 for r in mine)
+
+    top = query(local_stack, documented("Most-requested data by subject"))
+    assert top[0] == ["subject", "data", "requests"] and 1 < len(top) <= 11
+    unlimited = documented("Most-requested data by subject").replace("LIMIT 10", "")
+    by_subject = query(local_stack, f"SELECT * FROM ({unlimited}) WHERE subject = '{subject}'")
+    assert by_subject[1:] == [[subject, "star_chart", "3"], [subject, "answer", "2"]]
+
+    failed = query(local_stack, documented("Sessions whose analysis failed"))
+    assert failed[0] == ["session_id", "student_id", "started", "analysis_error"]
+    (row,) = [r for r in failed if r[0] == failing]
+    assert row[1] == student and "401" in row[3]
