@@ -19,6 +19,7 @@ from session_tracker import coldstart, session_files
 from session_tracker.errors import ServiceUnavailable
 from session_tracker.observability import count, logger, metrics, tracer
 from session_tracker.runtime import deps
+from session_tracker.store.dynamo_stream import session_change
 
 
 @cache
@@ -45,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("auto_save is off: session files not written", extra={"records": len(records)})
         return {"batchItemFailures": []}
     outcome = session_files.sync_batch(
-        [session_files.change_from_record(r) for r in records],
+        [session_change(r) for r in records],
         store=deps().store,
         blobs=deps().blobs,
         sink=sink(),

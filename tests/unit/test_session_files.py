@@ -15,7 +15,6 @@ from session_tracker.models import SessionMeta
 from session_tracker.session_files import (
     SessionChange,
     SessionKeptChanging,
-    change_from_record,
     file_body,
     file_key,
     sync_batch,
@@ -23,6 +22,7 @@ from session_tracker.session_files import (
 )
 from session_tracker.sessions import log_interactions, read_export
 from session_tracker.store import _values, meta_to_item, serialize, session_key
+from session_tracker.store.dynamo_stream import session_change as change_from_record
 
 TIMEOUT = minutes(10)
 AT = datetime(2026, 1, 17, 14, 30, tzinfo=UTC)

@@ -15,6 +15,7 @@ DOMAIN = [
     "session_tracker.matching",
     "session_tracker.analysis",
     "session_tracker.reading",
+    "session_tracker.session_files",
     "session_tracker.ui.views",
     "session_tracker.runtime",
     "session_tracker.store",

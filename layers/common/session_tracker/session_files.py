@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol
 from session_tracker.blobs import BlobStore, DirBlobStore, S3BlobStore
 from session_tracker.models import SessionExport, SessionMeta, parse_iso, to_utc
 from session_tracker.sessions import read_session_export
-from session_tracker.store import SessionStore, deserialize, item_to_meta
+from session_tracker.store.ports import SessionFilesStore
 
 PREFIX = "sessions/"
 FILE_STATUSES = frozenset({"closed", "completed"})
@@ -73,7 +73,8 @@ def file_body(export: SessionExport) -> bytes:
 # ------------------------------------------------------------------ stream records
 @dataclass(frozen=True)
 class SessionChange:
-    """What one stream record of a session record says (images as stored)."""
+    """What one stream record of a session record says (images as stored; decoded by
+    :func:`session_tracker.store.dynamo_stream.session_change`)."""
 
     session_id: str
     sequence: str
@@ -94,27 +95,6 @@ class SessionChange:
 
 def _exported(meta: SessionMeta) -> dict[str, Any]:
     return meta.model_dump(mode="json", exclude=set(_NOT_EXPORTED))
-
-
-def _image(raw: dict[str, Any] | None) -> SessionMeta | None:
-    if not raw:
-        return None
-    try:
-        return item_to_meta(deserialize(raw))
-    except (ValueError, TypeError):
-        return None  # unreadable image: the session is still synced from the table (by its key)
-
-
-def change_from_record(record: dict[str, Any]) -> SessionChange:
-    """A Lambda DynamoDB stream record of a session record as a :class:`SessionChange`."""
-    ddb = record.get("dynamodb") or {}
-    old, new = _image(ddb.get("OldImage")), _image(ddb.get("NewImage"))
-    found = new or old
-    if found is not None:
-        session_id = found.session_id
-    else:  # a KEYS_ONLY view: the id is in the key
-        session_id = str((ddb.get("Keys") or {}).get("PK", {}).get("S", "")).removeprefix("SESSION#")
-    return SessionChange(session_id=session_id, sequence=str(ddb.get("SequenceNumber") or ""), old=old, new=new)
 
 
 # --------------------------------------------------------------------------- writing
@@ -156,7 +136,7 @@ def _group(changes: Iterable[SessionChange]) -> list[_Pending]:
 def sync_session(
     session_id: str,
     *,
-    store: SessionStore,
+    store: SessionFilesStore,
     blobs: BlobStore | None,
     sink: FileSink,
     known_starts: Iterable[datetime] = (),
@@ -197,7 +177,7 @@ def sync_session(
 def sync_batch(
     changes: Sequence[SessionChange],
     *,
-    store: SessionStore,
+    store: SessionFilesStore,
     blobs: BlobStore | None,
     sink: FileSink,
     on_error: Callable[[str, Exception], None] = lambda session_id, exc: None,

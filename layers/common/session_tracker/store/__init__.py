@@ -38,6 +38,7 @@ from session_tracker.store.ports import (
     CloserStore,
     IngestStore,
     PlatformStore,
+    SessionFilesStore,
     SessionReader,
     SessionStore,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "IngestStore",
     "InvalidCursor",
     "PlatformStore",
+    "SessionFilesStore",
     "SessionReader",
     "SessionStore",
     "StoreSettings",

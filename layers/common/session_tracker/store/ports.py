@@ -166,7 +166,22 @@ class ReviewStore(Protocol):
         ...
 
 
+class SessionFilesStore(SessionReader, Protocol):
+    """The session-files writer: the session as the read API exports it, then its record again
+    (consistent) to see whether it changed while the file was written."""
+
+    def get_session(self, session_id: str) -> SessionMeta | None: ...
+
+
 class SessionStore(
-    IngestStore, PlatformStore, CloserStore, AnalysisStore, SessionReader, ToolCallReader, ReviewStore, Protocol
+    IngestStore,
+    PlatformStore,
+    CloserStore,
+    AnalysisStore,
+    SessionFilesStore,
+    SessionReader,
+    ToolCallReader,
+    ReviewStore,
+    Protocol,
 ):
     """Everything at once: what ``Deps.store`` holds (each caller uses its own slice)."""
