@@ -179,3 +179,33 @@ def test_session_tracker_query_answers_the_three_documented_queries(local_stack,
     assert failed[0] == ["session_id", "student_id", "started", "analysis_error"]
     (row,) = [r for r in failed if r[0] == failing]
     assert row[1] == student and "401" in row[3]
+
+
+def unmatched_report(http: httpx.Client, call_id: str, started: datetime) -> str:
+    body = {
+        "platform": "generic",
+        "call_id": call_id,
+        "started_at": z(started),
+        "ended_at": z(started + timedelta(minutes=4)),
+        "transcript": "AI: Who is this?\nUser: Guess!",
+    }
+    answer = http.post("/webhook/session-data", json=body, headers=AUTH).json()
+    assert answer["status"] == "unmatched", answer
+    return str(answer["session_id"])
+
+
+def test_an_assignment_rewrites_the_file_of_the_session_it_lands_in(local_stack, http) -> None:
+    student = f"e2e_fa_{uuid.uuid4().hex[:8]}"
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    session_id = log(http, student, started)
+    path = file_for(local_stack, session_id, started)
+    wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["status"] == "closed")
+    source = unmatched_report(http, f"call-{uuid.uuid4()}", started + timedelta(seconds=30))
+    assert not any(Path(local_stack.session_files_dir).rglob(f"{source}.json"))  # unmatched: no file
+
+    answer = http.post(f"/sessions/{source}/assign", json={"student_id": student}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["session_id"] == session_id
+    moved = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["conversation"] is not None)
+    assert moved["matching"]["strategy"] == "manual"
+    assert "Who is this?" in moved["conversation"]["transcript"]
