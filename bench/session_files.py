@@ -87,7 +87,7 @@ def counted_writes() -> Iterator[Counter[str]]:
 
 
 def _report(student: str, call_id: str, session_id: str, started: datetime, minutes: int) -> dict[str, Any]:
-    body = copy.deepcopy(json.loads(SAMPLE.read_text(encoding="utf-8")))
+    body: dict[str, Any] = copy.deepcopy(json.loads(SAMPLE.read_text(encoding="utf-8")))
     message = body["message"]
     message["call"]["id"] = call_id
     overrides = message["call"].setdefault("assistantOverrides", {})
@@ -111,7 +111,7 @@ def _meta_changes(stack: Any, session_ids: set[str]) -> int:
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
     total = 0
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
+        iterator: str | None = streams.get_shard_iterator(
             StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         ).get("ShardIterator")
         while iterator:
@@ -171,6 +171,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from fakes.openai_server import FakeOpenAI
 
     from session_tracker_local.stack import LocalStack, StackOptions
+    from session_tracker_local.streams import StreamPoller
 
     students = STUDENTS[:4] if quick else STUDENTS
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -190,7 +191,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             poller = next(
                 r
                 for r in stack.runners
-                if getattr(r, "pool", None) and r.pool.spec.logical_id == "SessionFilesFunction"
+                if isinstance(r, StreamPoller) and r.pool.spec.logical_id == "SessionFilesFunction"
             )
             invoke, durations = poller.delivery.invoke, []
 

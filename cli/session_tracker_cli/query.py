@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import UnionType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -146,8 +146,7 @@ def _column_list() -> str:
 
 def connect(root: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with ``session_files`` loaded from ``root`` and the two views."""
-    duckdb = _duckdb()
-    con = duckdb.connect(":memory:")
+    con = cast("duckdb.DuckDBPyConnection", _duckdb().connect(":memory:"))
     con.execute("SET TimeZone = 'UTC'")
     files = sorted(root.glob("date=*/*.json"))
     if files:
