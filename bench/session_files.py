@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "samples" / "vapi" / "end-of-call-report.full.json"
 INGEST = {"Authorization": "Bearer bench-ingest"}
+READ = {"Authorization": "Bearer bench-read"}
 VAPI = {"Authorization": "Bearer bench-vapi"}
 WRITER_BILLED_MS = 100
 """Billed duration assumed per writer invocation in AWS (a consistent Query, a PutObject, a
@@ -133,7 +134,7 @@ def _wait_settled(http: Any, files: Path, expected: dict[str, datetime], timeout
             path = files / f"date={started:%Y-%m-%d}" / f"{sid}.json"
             if not path.exists():
                 continue
-            api = http.get(f"/sessions/{sid}", headers=INGEST).json()
+            api = http.get(f"/sessions/{sid}", headers=READ).json()
             status = (api.get("analysis") or {}).get("status")
             if status in ("ok", "failed") and json.loads(path.read_text(encoding="utf-8")) == api:
                 del pending[sid]
@@ -183,6 +184,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             port=0,
             data_dir=None,
             ingest_token="bench-ingest",
+            read_token="bench-read",
             vapi_secret="bench-vapi",
             schedule_interval=1.0,
             extra_env={"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-fake-bench"},
@@ -259,7 +261,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             failed_sid = one_session(students[1], "reading", monday + timedelta(days=10, hours=16), n, report=True)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                got = http.get(f"/sessions/{failed_sid}", headers=INGEST).json().get("analysis") or {}
+                got = http.get(f"/sessions/{failed_sid}", headers=READ).json().get("analysis") or {}
                 if got.get("status") == "failed":
                     break
                 time.sleep(0.3)

@@ -17,6 +17,7 @@ import pytest
 from samples import vapi_sample
 
 AUTH = {"Authorization": "Bearer e2e-read-token"}
+ADMIN = {"Authorization": "Bearer e2e-admin-token"}
 VAPI = {"Authorization": "Bearer e2e-vapi-secret"}
 VAPI_ROUTE = "/webhook/vapi/session-complete"
 
@@ -203,7 +204,7 @@ def test_an_assignment_rewrites_the_file_of_the_session_it_lands_in(local_stack,
     source = unmatched_report(http, f"call-{uuid.uuid4()}", started + timedelta(seconds=30))
     assert not any(Path(local_stack.session_files_dir).rglob(f"{source}.json"))  # unmatched: no file
 
-    answer = http.post(f"/sessions/{source}/assign", json={"student_id": student}, headers=AUTH)
+    answer = http.post(f"/sessions/{source}/assign", json={"student_id": student}, headers=ADMIN)
     assert answer.status_code == 200, answer.text
     assert answer.json()["session_id"] == session_id
     moved = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["conversation"] is not None)
