@@ -45,6 +45,7 @@ def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | Ing
         timeout=tracking.timeout,
         clock_skew=tracking.clock_skew,
         field_prefix="interactions." if isinstance(body, InteractionBatch) else "",
+        blobs=deps().blobs,
     )
     stored = [r for r in results if not r.duplicate]
     count("InteractionsLogged", len(stored))

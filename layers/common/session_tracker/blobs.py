@@ -7,9 +7,11 @@ One small interface, two backends: S3 in AWS (``BLOB_BUCKET``), a directory loca
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,7 +62,10 @@ class S3BlobStore:
         return f"s3://{self.bucket}/{full}"
 
     def get(self, key: str) -> bytes:
-        out = self.client.get_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
+        try:
+            out = self.client.get_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
+        except self.client.exceptions.NoSuchKey as exc:
+            raise BlobMissing(key) from exc
         return out["Body"].read()
 
     def delete(self, key: str) -> None:
@@ -83,7 +88,10 @@ class DirBlobStore:
         return path.resolve().as_uri()
 
     def get(self, key: str) -> bytes:
-        return (self.root / check_key(key)).read_bytes()
+        try:
+            return (self.root / check_key(key)).read_bytes()
+        except FileNotFoundError as exc:
+            raise BlobMissing(key) from exc
 
     def delete(self, key: str) -> None:
         (self.root / check_key(key)).unlink(missing_ok=True)
@@ -98,20 +106,97 @@ def blob_store_from_env() -> BlobStore | None:
     return None
 
 
-def hydrate_conversation(conversation: dict[str, Any] | None, blobs: BlobStore | None) -> dict[str, Any] | None:
-    """The conversation with offloaded parts read back from the blob store (whole)."""
-    if not conversation or not ({"transcript_blob", "platform_analysis_blob", "turns_blob"} & conversation.keys()):
-        return conversation
+# ------------------------------------------------------------------- offloading fields
+INLINE_LIMIT = 64 * 1024
+"""A field larger than this many bytes (as stored) lives in the blob store, not in the item:
+DynamoDB items hold at most 400 KB, and a session record carries several such fields."""
+MISSING = "missing_blobs"
+"""Key listing the offloaded fields whose blob is gone (expired or deleted), on read."""
+
+
+class BlobMissing(LookupError):
+    """The blob a pointer names is not in the store (expired by the lifecycle, or deleted)."""
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _encoded(value: Any) -> tuple[bytes, str]:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass"), "text"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"), "json"
+
+
+def store_blob(blobs: BlobStore | None, prefix: str, data: bytes, fmt: str) -> dict[str, Any]:
+    """Put ``data`` under ``{prefix}/{sha256}`` (content-addressed: a retry writes the same
+    object) and return the pointer a record keeps instead of the data."""
     if blobs is None:
-        raise ServiceUnavailable("this transcript is in blob storage, which is not configured (BLOB_BUCKET/BLOB_DIR)")
-    out = dict(conversation)
-    pointer = out.pop("transcript_blob", None)
-    if pointer:
-        out["transcript"] = blobs.get(pointer["key"]).decode("utf-8", "surrogatepass")
-    pointer = out.pop("platform_analysis_blob", None)
-    if pointer:
-        out["platform_analysis"] = json.loads(blobs.get(pointer["key"]))
-    pointer = out.pop("turns_blob", None)
-    if pointer:
-        out["turns"] = json.loads(blobs.get(pointer["key"]))
+        raise ServiceUnavailable("a field too large for the database arrived but no blob storage is configured")
+    ext, content_type = ("txt", "text/plain") if fmt == "text" else ("json", "application/json")
+    key = f"{prefix}/{digest(data)}.{ext}"
+    uri = blobs.put(key, data, content_type=f"{content_type}; charset=utf-8")
+    return {"key": key, "uri": uri, "bytes": len(data), "sha256": digest(data), "format": fmt}
+
+
+def offload(
+    record: dict[str, Any], fields: Iterable[str], *, prefix: str, blobs: BlobStore | None, limit: int = INLINE_LIMIT
+) -> dict[str, Any]:
+    """``record`` with each of ``fields`` larger than ``limit`` bytes moved to the blob store:
+    the field is replaced by ``<field>_blob`` (a pointer); :func:`hydrate` puts it back whole.
+    One mechanism for every large field: call arguments, transcripts, platform analyses and
+    platform metadata."""
+    out = dict(record)
+    for name in fields:
+        value = out.get(name)
+        if value is None:
+            continue
+        data, fmt = _encoded(value)
+        if len(data) > limit:
+            out[f"{name}_blob"] = store_blob(blobs, prefix, data, fmt)
+            del out[name]
     return out
+
+
+def offloaded(record: dict[str, Any] | None) -> bool:
+    """Whether ``record`` holds a pointer to an offloaded field."""
+    return bool(record) and any(k.endswith("_blob") and isinstance(v, dict) for k, v in record.items())  # type: ignore[union-attr]
+
+
+def read_blob(blobs: BlobStore | None, pointer: dict[str, Any], *, text: bool) -> Any:
+    """The value behind a pointer (:class:`BlobMissing` when it is gone)."""
+    if blobs is None:
+        raise ServiceUnavailable(
+            "this session has data in blob storage, which is not configured (BLOB_BUCKET/BLOB_DIR)"
+        )
+    data = blobs.get(pointer["key"])
+    return data.decode("utf-8", "surrogatepass") if text else json.loads(data)
+
+
+def hydrate(record: dict[str, Any] | None, blobs: BlobStore | None) -> dict[str, Any] | None:
+    """``record`` with every ``<field>_blob`` pointer read back into ``<field>``, whole.
+
+    A blob that is gone (retention ran out before the record's, or it was deleted) leaves
+    the field empty and is listed under ``missing_blobs`` - the record is still answered.
+    """
+    if not offloaded(record):
+        return record
+    assert record is not None
+    out = dict(record)
+    missing: list[dict[str, Any]] = list(out.pop(MISSING, None) or [])
+    for key in [k for k, v in record.items() if k.endswith("_blob") and isinstance(v, dict)]:
+        name, pointer = key.removesuffix("_blob"), out.pop(key)
+        text = pointer.get("format", "text" if name == "transcript" else "json") == "text"
+        try:
+            out[name] = read_blob(blobs, pointer, text=text)
+        except BlobMissing:
+            out[name] = "" if text else None
+            missing.append({"field": name, "key": pointer.get("key"), "bytes": pointer.get("bytes")})
+    if missing:
+        out[MISSING] = missing
+    return out
+
+
+def hydrate_conversation(conversation: dict[str, Any] | None, blobs: BlobStore | None) -> dict[str, Any] | None:
+    """The conversation with offloaded parts (transcript, platform analysis) read back whole."""
+    return hydrate(conversation, blobs)

@@ -31,13 +31,13 @@ duration_seconds, ...}`` for every platform (VAPI also keeps its v1 view ``vapi_
 {call_id, cost, ended_reason, ...}``), ``matching``, and the analysis trigger flags. A second
 call merged into the same session is appended (transcripts joined, costs and durations
 summed, per-call entries under ``calls``). Transcripts (and platform analyses) larger
-than ``inline_limit`` bytes go to the blob store; the record keeps a pointer and
-``blobs.hydrate_conversation`` puts them back on read. Every delivery is stored once.
+than ``inline_limit`` bytes, and platform metadata fields larger than ``METADATA_LIMIT``,
+go to the blob store (``blobs.offload``); the record keeps a pointer and ``blobs.hydrate``
+puts them back on read. Every delivery is stored once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from session_tracker import callmeta
-from session_tracker.blobs import BlobStore, hydrate_conversation
+from session_tracker.blobs import INLINE_LIMIT, BlobStore, hydrate, hydrate_conversation, offload
 from session_tracker.errors import DuplicateDelivery, ServiceUnavailable, SessionIdTaken, StoreConflict
 from session_tracker.models import (
     UNKNOWN_STUDENT,
@@ -67,8 +67,6 @@ if TYPE_CHECKING:
     from session_tracker.config import AppConfig
     from session_tracker.store.ports import PlatformStore
 
-INLINE_LIMIT = 64 * 1024
-"""Transcripts (and platform analyses) above this many bytes are stored as blobs."""
 MAX_ATTEMPTS = 8
 CANDIDATES = 10
 DEFAULT_STUDENT_ID_PATTERNS = (
@@ -338,42 +336,30 @@ def _storable_dict(value: dict[str, Any]) -> dict[str, Any]:
     return {str(k): _storable(v, 1) for k, v in value.items()}
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+METADATA_LIMIT = 16 * 1024
+"""A platform metadata field (ended reason, cost lists, the generic body's metadata ...) larger
+than this goes to the blob store: several of them share the session record's 400 KB."""
 
 
-def _offload(conv: dict[str, Any], session_id: str, blobs: BlobStore | None, limit: int) -> dict[str, Any]:
-    """Move a large transcript / turn list / platform analysis to the blob store, leaving a pointer."""
-    out = dict(conv)
-    text = out.get("transcript")
-    if isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > limit:
-        data = text.encode("utf-8", "surrogatepass")
-        out["transcript_blob"] = _put(blobs, f"transcripts/{session_id}/{_digest(data)}.txt", data, "text/plain")
-        del out["transcript"]
-    analysis = out.get("platform_analysis")
-    if analysis is not None:
-        data = json.dumps(analysis, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        if len(data) > limit:
-            out["platform_analysis_blob"] = _put(
-                blobs, f"analysis/{session_id}/{_digest(data)}.json", data, "application/json"
-            )
-            del out["platform_analysis"]
-    turns = out.get("turns")
-    if turns:
-        data = json.dumps(turns, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        if len(data) > limit:
-            out["turns_blob"] = _put(
-                blobs, f"transcripts/{session_id}/{_digest(data)}.turns.json", data, "application/json"
-            )
-            del out["turns"]
-    return out
+def offload_conversation(
+    conv: dict[str, Any], session_id: str, blobs: BlobStore | None, limit: int = INLINE_LIMIT
+) -> dict[str, Any]:
+    """Move a large transcript / turn list / platform analysis to the blob store, leaving pointers."""
+    out = offload(conv, ["transcript", "turns"], prefix=f"transcripts/{session_id}", blobs=blobs, limit=limit)
+    return offload(out, ["platform_analysis"], prefix=f"analysis/{session_id}", blobs=blobs, limit=limit)
 
 
-def _put(blobs: BlobStore | None, key: str, data: bytes, content_type: str) -> dict[str, Any]:
-    if blobs is None:
-        raise ServiceUnavailable("a large transcript arrived but no blob storage is configured (BLOB_BUCKET/BLOB_DIR)")
-    uri = blobs.put(key, data, content_type=f"{content_type}; charset=utf-8")
-    return {"key": key, "uri": uri, "bytes": len(data), "sha256": _digest(data)}
+_offload = offload_conversation  # the name review.py imports
+
+
+def offload_metadata(
+    metadata: dict[str, Any] | None, session_id: str, blobs: BlobStore | None, limit: int = METADATA_LIMIT
+) -> dict[str, Any] | None:
+    """Platform metadata with every field larger than ``limit`` bytes moved to the blob store."""
+    if metadata is None:
+        return None
+    fields = [k for k in metadata if k not in ("call_id", "cost", "platform") and not k.endswith("_blob")]
+    return offload(metadata, fields, prefix=f"platform/{session_id}", blobs=blobs, limit=limit)
 
 
 Mode = Literal["new", "replace", "append", "keep"]
@@ -483,13 +469,19 @@ def plan_merge(
     else:
         conversation = incoming
     if conversation is not None:
-        conversation = _offload(conversation, meta.session_id, blobs, settings.inline_limit)
+        conversation = offload_conversation(conversation, meta.session_id, blobs, settings.inline_limit)
     platform_metadata = (
-        None if mode == "keep" else _metadata(meta.platform_metadata, _call_entry(event, start, end), mode)
+        None
+        if mode == "keep"
+        else _metadata(hydrate(meta.platform_metadata, blobs), _call_entry(event, start, end), mode)
     )
     vapi_metadata = (
-        _metadata(meta.vapi_metadata, _vapi_entry(event), mode) if event.platform == "vapi" and mode != "keep" else None
+        _metadata(hydrate(meta.vapi_metadata, blobs), _vapi_entry(event), mode)
+        if event.platform == "vapi" and mode != "keep"
+        else None
     )
+    platform_metadata = offload_metadata(platform_metadata, meta.session_id, blobs)
+    vapi_metadata = offload_metadata(vapi_metadata, meta.session_id, blobs)
     end_time = max(session_span(meta)[1], end) if event.call_end else session_span(meta)[1]
     return PlatformWrite(
         session_id=meta.session_id,
@@ -523,7 +515,7 @@ def plan_new_session(
     start, end = call_span(event, now)
     session_id = match.new_session_id or session_id_for(match.student_id, start, suffix)
     status: SessionStatus = "unmatched" if match.strategy == "none" else "completed"
-    conversation = _offload(_conversation(event, start, end), session_id, blobs, settings.inline_limit)
+    conversation = offload_conversation(_conversation(event, start, end), session_id, blobs, settings.inline_limit)
     record = match.record(event, now)
     meta = SessionMeta(
         session_id=session_id,
@@ -536,8 +528,8 @@ def plan_new_session(
         call_ids=[event.call_id] if event.call_id else [],
         matching=record,
         conversation=conversation,
-        vapi_metadata=_vapi_entry(event) if event.platform == "vapi" else None,
-        platform_metadata=_call_entry(event, start, end),
+        vapi_metadata=offload_metadata(_vapi_entry(event), session_id, blobs) if event.platform == "vapi" else None,
+        platform_metadata=offload_metadata(_call_entry(event, start, end), session_id, blobs),
         created_at=now,
         updated_at=now,
     )

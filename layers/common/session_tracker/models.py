@@ -178,6 +178,9 @@ class Interaction(BaseModel):
     call_id: str | None = None
     client_id: bool = False
     """True when the client supplied the interaction id (so retries must be de-duplicated)."""
+    arguments_blob: dict[str, Any] | None = None
+    """Pointer to the arguments in blob storage when they are too large for the item
+    (``arguments`` is then empty until :func:`blobs.hydrate` reads them back)."""
 
 
 class Head(BaseModel):

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 
-from session_tracker.blobs import BlobStore, hydrate_conversation
+from session_tracker.blobs import BlobStore, hydrate, offload, offloaded
 from session_tracker.errors import (
     Conflict,
     DuplicateInteraction,
@@ -117,6 +117,28 @@ def to_record(item: InteractionIn, *, now: datetime, new_id: Callable[[], str]) 
     )
 
 
+def offload_arguments(rec: Interaction, blobs: BlobStore | None) -> Interaction:
+    """A call whose arguments are too large for a database item keeps them in the blob store
+    (``arguments/{student_id}/{sha256}.json``: content-addressed, so a retry writes the same
+    object) and a pointer in the item; every read puts them back whole."""
+    moved = offload({"arguments": rec.arguments}, ["arguments"], prefix=f"arguments/{rec.student_id}", blobs=blobs)
+    if "arguments_blob" not in moved:
+        return rec
+    return rec.model_copy(update={"arguments": {}, "arguments_blob": moved["arguments_blob"]})
+
+
+def hydrate_arguments(rec: Interaction, blobs: BlobStore | None) -> Interaction:
+    """The call with offloaded arguments read back; gone from blob storage: a note instead."""
+    if rec.arguments_blob is None:
+        return rec
+    restored = hydrate({"arguments_blob": rec.arguments_blob}, blobs) or {}
+    arguments = restored.get("arguments")
+    if not isinstance(arguments, dict):
+        size = rec.arguments_blob.get("bytes")
+        arguments = {"_missing": f"arguments ({size} bytes) are no longer in blob storage (expired or deleted)"}
+    return rec.model_copy(update={"arguments": arguments, "arguments_blob": None})
+
+
 def new_meta(session_id: str, first: Interaction, *, now: datetime, status: str = "active") -> SessionMeta:
     return SessionMeta(
         session_id=session_id,
@@ -168,6 +190,7 @@ def log_interactions(
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     field_prefix: str = "",
+    blobs: BlobStore | None = None,
 ) -> list[IngestResult]:
     """Log tool calls into sessions; results in the order of ``items``.
 
@@ -175,7 +198,7 @@ def log_interactions(
     timestamp is stored.
     """
     check_times(items, now=now, clock_skew=clock_skew, field_prefix=field_prefix)
-    records = [to_record(item, now=now, new_id=new_id) for item in items]
+    records = [offload_arguments(to_record(item, now=now, new_id=new_id), blobs) for item in items]
     results: list[IngestResult | None] = [None] * len(records)
     first_seen: dict[tuple[str, str], int] = {}
     by_student: dict[str, list[int]] = defaultdict(list)
@@ -453,7 +476,8 @@ def read_session_export(
         return None
     meta, records = found
     shown = meta
-    if meta.conversation and {"transcript_blob", "platform_analysis_blob"} & meta.conversation.keys():
-        conversation = hydrate_conversation(meta.conversation, blobs)
-        shown = meta.model_copy(update={"conversation": conversation})
+    large = {name: getattr(meta, name) for name in ("conversation", "vapi_metadata", "platform_metadata")}
+    if any(offloaded(value) for value in large.values()) or any(r.arguments_blob for r in records):
+        shown = meta.model_copy(update={name: hydrate(value, blobs) for name, value in large.items()})
+        records = [hydrate_arguments(r, blobs) for r in records]
     return meta, export_session(shown, records)

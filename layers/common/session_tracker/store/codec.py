@@ -106,6 +106,7 @@ def interaction_to_item(session_id: str, rec: Interaction, *, expires_at: int | 
         "timestamp": iso(rec.timestamp),
         "received_at": iso(rec.received_at),
         "arguments_json": json.dumps(rec.arguments, separators=(",", ":"), ensure_ascii=False),
+        "arguments_blob": rec.arguments_blob,
         "data_provided": list(rec.data_provided),
         "subjects": list(rec.subjects),
         "response_size": rec.response_size,
