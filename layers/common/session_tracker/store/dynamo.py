@@ -35,4 +35,5 @@ class DynamoStore(IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, Readin
             client=client,
             retention_days=settings.retention_days,
             cursor_secret=settings.cursor_secret,
+            cursor_secret_arn=settings.cursor_secret_arn,
         )

@@ -16,7 +16,11 @@ class StoreSettings(BaseModel):
 
     table_name: str = Field(min_length=3, max_length=255)
     cursor_secret: str | None = None
-    """Key of the page-token MAC; unset: derived from the table name (set it per stack)."""
+    """Key of the page-token MAC (``CURSOR_SECRET``, local and tests)."""
+    cursor_secret_arn: str | None = None
+    """The Secrets Manager secret holding that key (``CURSOR_SECRET_ARN``: the template's
+    per-stack ``CursorSecret``), read on first use. With neither, a random key per process:
+    never one derived from the table name, which anyone can guess."""
     retention_days: int = 365
 
     @classmethod
@@ -25,4 +29,10 @@ class StoreSettings(BaseModel):
         table = env.get("TABLE_NAME")
         if not table:
             raise ConfigError("TABLE_NAME is not set: the function does not know its DynamoDB table")
-        return cls(table_name=table, cursor_secret=env.get("CURSOR_SECRET") or None, retention_days=retention_days)
+        arn = env.get("CURSOR_SECRET_ARN") or ""
+        return cls(
+            table_name=table,
+            cursor_secret=env.get("CURSOR_SECRET") or None,
+            cursor_secret_arn=arn if arn.startswith("arn:") else None,  # locally: the logical id, ignored
+            retention_days=retention_days,
+        )
