@@ -206,3 +206,13 @@ def test_the_cursor_key_is_a_secret_generated_per_stack(tpl: Template) -> None:
     assert api["Environment"]["Variables"]["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}
     statements = api["Policies"][0]["Statement"] if isinstance(api["Policies"], list) else []
     assert any(s.get("Action") == "secretsmanager:GetSecretValue" for s in statements)
+
+
+def test_every_function_that_handles_transcripts_can_handle_offloaded_platform_fields(tpl: Template) -> None:
+    """Large platform metadata fields go under platform/ (issue 13): same access as transcripts."""
+    for name in _functions(tpl):
+        text = json.dumps(tpl.resources[name]["Properties"].get("Policies", []))
+        if "/transcripts/*" in text:
+            assert "/platform/*" in text, f"{name} reads/writes transcripts but not platform/ blobs"
+    ingest = json.dumps(tpl.resources["LogInteractionFunction"]["Properties"]["Policies"])
+    assert "/arguments/*" in ingest and "s3:PutObject" in ingest
