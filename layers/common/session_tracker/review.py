@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from session_tracker import callmeta
-from session_tracker.blobs import BlobStore, hydrate_conversation
+from session_tracker.blobs import INLINE_LIMIT, BlobStore, hydrate_conversation
 from session_tracker.errors import (
     Conflict,
     DuplicateDelivery,
@@ -42,7 +42,7 @@ from session_tracker.errors import (
     StoreConflict,
     Unprocessable,
 )
-from session_tracker.matching import INLINE_LIMIT, _appended, _offload, gap, session_span
+from session_tracker.matching import _appended, _offload, gap, session_span
 from session_tracker.models import Head, Identifier, PlatformMove, SessionMeta, iso, parse_iso
 from session_tracker.sessions import session_id_for
 from session_tracker.store.ports import ReviewStore
