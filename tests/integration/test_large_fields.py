@@ -18,6 +18,7 @@ from session_tracker.store import DynamoStore
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 TOKEN = "test-ingest-token"
+READ = "test-read-token"
 BIG = 450 * 1024  # between DynamoDB's 400 KB item limit and the 1 MiB body limit
 
 
@@ -29,6 +30,7 @@ def blobs(tmp_path: Path) -> DirBlobStore:
 @pytest.fixture
 def invoke(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
+    monkeypatch.setenv("READ_TOKEN", READ)
     monkeypatch.setenv("VAPI_WEBHOOK_SECRET", "test-vapi-secret")
     runtime.reset()
     config = runtime.get_config()
@@ -58,7 +60,7 @@ def _get(path: str) -> dict[str, Any]:
         "routeKey": f"GET {path}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"authorization": f"Bearer {TOKEN}"},
+        "headers": {"authorization": f"Bearer {READ}"},
         "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "r", "stage": "$default"},
         "isBase64Encoded": False,
     }

@@ -41,6 +41,7 @@ def dead_store() -> DynamoStore:
 @pytest.fixture
 def invoke(dead_store, monkeypatch):
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
+    monkeypatch.setenv("READ_TOKEN", "test-read-token")
     runtime.reset()
     config = runtime.get_config()
 
