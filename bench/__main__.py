@@ -13,7 +13,7 @@ from bench.stats import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MODULES = ["ingest", "mcp_overhead", "cold_start", "throughput", "scale", "session_files"]
+MODULES = ["ingest", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching"]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -199,6 +199,16 @@ def targets(results: dict[str, Any]) -> list[str]:
                 f"memory flat over a soak ({soak['seconds']:g} s of default batches)",
                 f"RSS {soak['rss_start_mb']} -> {soak['rss_end_mb']} MB",
                 _yes(growth <= 0.05 * soak["rss_start_mb"]),
+            ]
+        )
+    matching = results.get("matching", {}).get("configs", {})
+    full = next((v for k, v in matching.items() if k.startswith("v2 order")), None)
+    if full:
+        rows.append(
+            [
+                "no wrong merge on the labelled matching set (full order)",
+                f"{full['wrong']} wrong of {results['matching']['reports']} reports, recall {full['recall']}",
+                _yes(full["wrong"] == 0),
             ]
         )
     if len(rows) == 1:

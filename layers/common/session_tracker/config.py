@@ -80,6 +80,8 @@ class SessionTracking(_Strict):
     auto_save: bool = True
     """Write each closed or completed session's export as one JSON file (``docs/session-files.md``)."""
     clock_skew_minutes: float = Field(24 * 60, ge=0, le=366 * 24 * 60)
+    tool_call_tolerance_seconds: float = Field(90, gt=0, le=3600)
+    """Tool-call matching: a reported call agrees with a logged one this close in time."""
     """Timestamps more than this far in the future (callers' clocks) are refused with a 422;
     in platform data they are ignored (receive time is used instead)."""
 
@@ -98,6 +100,10 @@ class SessionTracking(_Strict):
     @property
     def clock_skew(self) -> timedelta:
         return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def tool_call_tolerance(self) -> timedelta:
+        return timedelta(seconds=self.tool_call_tolerance_seconds)
 
     @property
     def retention(self) -> timedelta | None:

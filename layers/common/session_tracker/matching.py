@@ -1,4 +1,4 @@
-"""Platform data (VAPI reports, generic session data) matched to sessions and merged in.
+"""Platform data (VAPI, Retell, ElevenLabs reports, generic session data) matched to sessions and merged in.
 
 Pure rules over models: the store, the blob store and the clock (``now``) come in as
 arguments. Matching order (the first that applies wins, and is recorded in the
@@ -10,13 +10,17 @@ session's ``matching``):
    message of the same call created the session). A named session is honoured only for
    the student the payload states (payload id or phone map): another student's session,
    or a new id that is not ``{student_id}_...``, is ignored and matching goes on below.
-2. ``student_id``: the student is known (``student_id`` in variableValues / metadata /
+2. ``tool_calls``: the tool calls the platform reports (name, arguments, time in the call)
+   are the interactions the MCP server logged in one session (:mod:`session_tracker.toolmatch`
+   has the rule: normalisation, tolerance, repeats, "enough", ties); the stated student's
+   sessions only, when the payload states one. ``matching`` records ``agreeing_calls``.
+3. ``student_id``: the student is known (``student_id`` in variableValues / metadata /
    body, the configured phone map, or extraction from the transcript's opening turns)
    and the call's span overlaps one of the student's sessions. A known student with no
    session near the call gets a new ``completed`` session (strategy ``student_id``).
-3. ``time_window``: the call comes within ±``match_window_minutes`` of one of that
+4. ``time_window``: the call comes within ±``match_window_minutes`` of one of that
    student's sessions, or, when the student is unknown, of exactly one active session.
-4. ``none``: a new session with ``status: unmatched`` (student ``unknown``), kept for review.
+5. ``none``: a new session with ``status: unmatched`` (student ``unknown``), kept for review.
    When MCP calls carrying that call's id arrive later, the first one claims the session
    for its student (``completed``, strategy ``explicit``/``call_id``) and they all join it.
 
@@ -62,6 +66,7 @@ from session_tracker.models import (
 )
 from session_tracker.platforms.base import PlatformEvent, clean_id
 from session_tracker.sessions import session_id_for, session_id_owner
+from session_tracker.toolmatch import DEFAULT_TOLERANCE, ToolMatchRules, match_tool_calls
 
 if TYPE_CHECKING:
     from session_tracker.config import AppConfig
@@ -77,6 +82,7 @@ _GUESSED_SOURCES = frozenset({"transcript", "transcript_tool_call"})
 """Student ids read from the conversation: a guess, not a statement that can veto a handoff."""
 
 Outcome = Literal["merged", "created", "ignored", "duplicate"]
+STRATEGIES = frozenset({"explicit", "tool_calls", "student_id", "time_window"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class MatchSettings:
     opening_turns: int = 6
     inline_limit: int = INLINE_LIMIT
     clock_skew: timedelta = timedelta(days=1)
+    tool_call_tolerance: timedelta = DEFAULT_TOLERANCE
+    strategies: frozenset[str] = STRATEGIES
+    """Which strategies run (all by default; the matching benchmark measures each alone)."""
 
     @classmethod
     def from_config(cls, config: AppConfig) -> MatchSettings:
@@ -101,6 +110,7 @@ class MatchSettings:
             phone_map=dict(vapi.phone_map),
             student_id_patterns=tuple(vapi.student_id_patterns) or DEFAULT_STUDENT_ID_PATTERNS,
             clock_skew=config.session_tracking.clock_skew,
+            tool_call_tolerance=config.session_tracking.tool_call_tolerance,
         )
 
 
@@ -128,6 +138,8 @@ class Match:
     new_session_id: str | None = None
     reason: str | None = None
     candidate: str | None = None
+    agreeing_calls: int | None = None
+    reported_calls: int | None = None
 
     def record(self, event: PlatformEvent, now: datetime) -> dict[str, Any]:
         """The ``matching`` attribute stored with the session."""
@@ -139,6 +151,8 @@ class Match:
             "matched_at": iso(now),
             "reason": self.reason,
             "candidate_session_id": self.candidate,
+            "agreeing_calls": self.agreeing_calls,
+            "reported_calls": self.reported_calls,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -243,16 +257,22 @@ def find_session(event: PlatformEvent, *, store: PlatformStore, now: datetime, s
     """Where ``event`` belongs, by the matching order in the module docstring."""
     start, end = call_span(event, now)
     student, source = resolve_student(event, settings)
-    if event.session_id:
-        stated = student if source not in _GUESSED_SOURCES else None
-        explicit = _explicit_session(event.session_id, stated, store=store)
-        if explicit is not None:
-            return _checked(explicit, now, settings) if explicit.session is not None else explicit
-    if event.call_id:
-        link = store.get_call_link(event.call_id)
-        found = store.get_session_versioned(link.session_id) if link else None
-        if found is not None:
-            return _checked(Match("explicit", "call_id", found[0].student_id, *found), now, settings)
+    stated = student if source not in _GUESSED_SOURCES else None
+    enabled = settings.strategies
+    if "explicit" in enabled:
+        if event.session_id:
+            explicit = _explicit_session(event.session_id, stated, store=store)
+            if explicit is not None:
+                return _checked(explicit, now, settings) if explicit.session is not None else explicit
+        if event.call_id:
+            link = store.get_call_link(event.call_id)
+            found = store.get_session_versioned(link.session_id) if link else None
+            if found is not None:
+                return _checked(Match("explicit", "call_id", found[0].student_id, *found), now, settings)
+    if "tool_calls" in enabled and event.tool_calls:
+        by_tools = _by_tool_calls(event, stated, start, end, store=store, settings=settings)
+        if by_tools is not None:
+            return _checked(by_tools, now, settings)
     window = settings.match_window
     if student:
         sessions = store.student_sessions_before(student, end + window, limit=CANDIDATES)
@@ -262,18 +282,65 @@ def find_session(event: PlatformEvent, *, store: PlatformStore, now: datetime, s
         )
         if scored:
             distance, _, best = scored[0]
-            strategy: MatchStrategy = "student_id" if distance == timedelta(0) else "time_window"
-            found = store.get_session_versioned(best.session_id)
-            if found is not None:
+            strategy: MatchStrategy | None = None
+            if distance == timedelta(0) and "student_id" in enabled:
+                strategy = "student_id"
+            elif "time_window" in enabled:
+                strategy = "time_window"
+            found = store.get_session_versioned(best.session_id) if strategy else None
+            if strategy and found is not None:
                 return _checked(Match(strategy, source or "payload", student, *found), now, settings)
-        return Match("student_id", source or "payload", student, reason="no session near the call: new session")
-    fits = [m for m in store.open_sessions_since(start - window) if gap(m, start, end) <= window]
+        if "student_id" in enabled:
+            return Match("student_id", source or "payload", student, reason="no session near the call: new session")
+        return Match("none", "unmatched", UNKNOWN_STUDENT, reason="no session of the student near the call")
+    fits = (
+        [m for m in store.open_sessions_since(start - window) if gap(m, start, end) <= window]
+        if "time_window" in enabled
+        else []
+    )
     if len(fits) == 1:
         found = store.get_session_versioned(fits[0].session_id)
         if found is not None:
             return _checked(Match("time_window", "single_active_session", found[0].student_id, *found), now, settings)
     reason = f"student unknown; {len(fits)} active sessions in the window" if fits else "student unknown"
     return Match("none", "unmatched", UNKNOWN_STUDENT, reason=reason)
+
+
+def _by_tool_calls(
+    event: PlatformEvent,
+    student: str | None,
+    start: datetime,
+    end: datetime,
+    *,
+    store: PlatformStore,
+    settings: MatchSettings,
+) -> Match | None:
+    """The session whose logged calls are the reported ones (:mod:`session_tracker.toolmatch`).
+
+    Only sessions of the stated student are candidates when the payload states one; else
+    every student's sessions with calls in the call's span widened by the tolerance.
+    """
+    tolerance = settings.tool_call_tolerance
+    candidates = store.sessions_with_calls_between(start - tolerance, end + tolerance, student_id=student)
+    found = match_tool_calls(
+        event.tool_calls,
+        candidates,
+        call_start=event.call_start,
+        rules=ToolMatchRules(tolerance=tolerance),
+    )
+    if found is None:
+        return None
+    versioned = store.get_session_versioned(found.session.session_id)
+    if versioned is None:
+        return None
+    return Match(
+        "tool_calls",
+        "tool_calls",
+        versioned[0].student_id,
+        *versioned,
+        agreeing_calls=found.agreeing,
+        reported_calls=found.reported,
+    )
 
 
 def _explicit_session(session_id: str, student: str | None, *, store: PlatformStore) -> Match | None:

@@ -79,7 +79,18 @@ class IngestStore(Protocol):
     def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool: ...
 
 
-class PlatformStore(Protocol):
+class ToolCallReader(Protocol):
+    """Tool-call matching: the MCP calls logged around a platform call, by time."""
+
+    def sessions_with_calls_between(
+        self, start: datetime, end: datetime, *, student_id: str | None = None, limit: int = 50
+    ) -> list[tuple[SessionMeta, list[Interaction]]]:
+        """Sessions (of ``student_id``, or of every student) active in ``[start, end]``, each
+        with its logged calls whose timestamps fall in ``[start, end]`` (time order)."""
+        ...
+
+
+class PlatformStore(ToolCallReader, Protocol):
     """Merging platform data into sessions (webhooks)."""
 
     def get_head(self, student_id: str) -> Head | None: ...
@@ -133,17 +144,6 @@ class AnalysisStore(SessionReader, Protocol):
     def record_usage(self, day: str, *, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None: ...
 
     def get_usage(self, day: str) -> AnalysisUsage: ...
-
-
-class ToolCallReader(Protocol):
-    """Tool-call matching: the MCP calls logged around a platform call, by time."""
-
-    def sessions_with_calls_between(
-        self, start: datetime, end: datetime, *, student_id: str | None = None, limit: int = 50
-    ) -> list[tuple[SessionMeta, list[Interaction]]]:
-        """Sessions (of ``student_id``, or of every student) active in ``[start, end]``, each
-        with its logged calls whose timestamps fall in ``[start, end]`` (time order)."""
-        ...
 
 
 class ReviewStore(Protocol):
