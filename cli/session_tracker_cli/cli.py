@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from session_tracker_cli import reading_cli
+from session_tracker_cli import pull_cli, reading_cli
 
 app = typer.Typer(
     name="session-tracker",
@@ -141,6 +141,8 @@ def mcp_proxy(
 
 # Reading sessions: sessions, show, export, analyze (cli/session_tracker_cli/reading_cli.py).
 reading_cli.register(app)
+# Platforms that send no webhooks: pull superinterface (cli/session_tracker_cli/pull_cli.py).
+pull_cli.register(app)
 
 
 @app.command()

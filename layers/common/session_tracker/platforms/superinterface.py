@@ -19,14 +19,25 @@ cost, ended reason or platform analysis to report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from session_tracker.models import StudentId, UtcDatetime
-from session_tracker.platforms.base import LenientTime, PlatformAdapter, PlatformEvent, Turn, turns_to_text
+from session_tracker.platforms.base import (
+    LenientTime,
+    PlatformAdapter,
+    PlatformEvent,
+    ToolCall,
+    Turn,
+    fingerprint,
+    parse_arguments,
+    parse_time,
+    student_ids_of,
+    turns_to_text,
+)
 from session_tracker.platforms.generic import CallId, SessionIdField, event_from, normalize_role
 
 
@@ -57,6 +68,55 @@ class SuperinterfaceMessage(BaseModel):
     role: Annotated[str, Field(min_length=1, max_length=64)]
     content: Any = ""
     created_at: LenientTime = Field(None, alias="createdAt")
+    runSteps: list[Any] | None = None
+    """The run's steps (OpenAI run-step objects): ``tool_calls`` steps list the functions it called."""
+
+
+def _tool_calls(messages: list[SuperinterfaceMessage]) -> list[ToolCall]:
+    """Function calls of the messages' run steps (``step_details.tool_calls[].function``)."""
+    found: list[ToolCall] = []
+    for message in messages:
+        for step in message.runSteps or []:
+            details = step.get("step_details") if isinstance(step, dict) else None
+            calls = details.get("tool_calls") if isinstance(details, dict) else None
+            for call in calls if isinstance(calls, list) else []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if not isinstance(function, dict) or not isinstance(step, dict):
+                    continue
+                name = function.get("name")
+                if not isinstance(name, str) or not name.strip():
+                    continue
+                found.append(
+                    ToolCall(
+                        name=name,
+                        arguments=parse_arguments(function.get("arguments")),
+                        time=parse_time(step.get("created_at")),
+                        tool_call_id=call.get("id") if isinstance(call.get("id"), str) else None,
+                    )
+                )
+    return sorted(found, key=lambda c: (c.time is None, c.time.timestamp() if c.time else 0.0))
+
+
+MAX_PAGES = 100
+
+
+def session_data_from_pages(
+    pages: Sequence[Mapping[str, Any]], *, thread_id: str, assistant_id: str | None, student_id: str | None
+) -> dict[str, Any]:
+    """The ``POST /webhook/session-data`` body for a thread, from its messages API pages
+    (``{"data": [message, ...], "hasNextPage", "lastId"}``, newest first)."""
+    messages = [m for page in pages for m in (page.get("data") or []) if isinstance(m, dict)]
+    body: dict[str, Any] = {
+        "platform": "superinterface",
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "student_id": student_id,
+        "messages": messages,
+    }
+    ids = [m.get("id") for m in messages if isinstance(m.get("id"), str)]
+    if ids:  # the same thread pulled again with nothing new is the same delivery
+        body["delivery_id"] = f"pull-{fingerprint({'thread': thread_id, 'ids': sorted(ids)})}"
+    return {k: v for k, v in body.items() if v is not None}
 
 
 class SuperinterfaceSessionData(BaseModel):
@@ -126,7 +186,7 @@ class SuperinterfaceAdapter(PlatformAdapter):
             delivery_id=data.delivery_id,
         )
         details = {"thread_id": data.thread_id, "assistant_id": data.assistant_id}
-        return event_from(
+        event = event_from(
             generic,
             platform=self.name,
             turns=turns,
@@ -134,6 +194,8 @@ class SuperinterfaceAdapter(PlatformAdapter):
             raw=body,
             details={k: v for k, v in details.items() if v},
         )
+        tool_calls = _tool_calls(data.messages)
+        return event.model_copy(update={"tool_calls": tool_calls, "tool_student_ids": student_ids_of(tool_calls)})
 
 
 adapter = SuperinterfaceAdapter()
