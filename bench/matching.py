@@ -267,13 +267,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     results = {name: score(calls, strategies) for name, strategies in CONFIGS.items()}
     reported = sum(len([c for c in s.reported if not c.builtin]) for s in calls)
     logged = sum(len(s.logged) for s in calls)
-    summary = {
+    trait_counts = dict(sorted(traits.items()))
+    summary: dict[str, Any] = {
         "description": f"{len(calls)} simulated platform reports of {STUDENTS} students (seed {SEED})",
         "reports": len(calls),
         "with_mcp_session": sum(1 for s in calls if s.truth),
         "reported_tool_calls": reported,
         "logged_interactions": logged,
-        "traits": dict(sorted(traits.items())),
+        "traits": trait_counts,
         "configs": results,
     }
     rows = [["configuration", "correct", "wrong merges", "missed", "precision", "recall"]]
@@ -292,7 +293,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     table += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     v1 = results["v1 order (explicit, student_id, time_window)"]
     v2 = results["v2 order (explicit, tool_calls, student_id, time_window)"]
-    trait_text = ", ".join(f"{v} {k}" for k, v in summary["traits"].items())
+    trait_text = ", ".join(f"{v} {k}" for k, v in trait_counts.items())
     summary["markdown"] = "\n".join(
         [
             "## Matching platform reports to sessions",
