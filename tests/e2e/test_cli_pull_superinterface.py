@@ -59,7 +59,7 @@ def test_a_pulled_thread_becomes_the_students_conversation_in_order_once(local_s
     assert json.loads(again.stdout)["outcome"] == "duplicate"
     assert [q.get("pageParam") for q in fake.requests[:3]] == [None, ["msg_4"], ["msg_2"]]  # three pages, newest first
     shown = httpx.get(
-        f"{local_stack.url}/sessions/pull_noah_20250603_1500", headers={"Authorization": "Bearer e2e-ingest-token"}
+        f"{local_stack.url}/sessions/pull_noah_20250603_1500", headers={"Authorization": "Bearer e2e-read-token"}
     ).json()
     assert shown["conversation"]["transcript"].splitlines() == [
         "User: Can we do fractions?",
