@@ -18,7 +18,7 @@ LAMBDA_PYTHON := $(shell for p in $$(command -v python$(LAMBDA_PY_VERSION)) $$HO
 endif
 LAMBDA_VENV ?= .venv-py$(subst .,,$(LAMBDA_PY_VERSION))
 LAMBDA_STAMP := $(LAMBDA_VENV)/.installed-$(DEPS_HASH)
-PIP_PACKAGES := -e ".[dev]" -e "./clients[mcp,fastmcp]" -e "./cli[table,query]" -e ./local
+PIP_PACKAGES := -e ".[dev]" -e "./clients[mcp,fastmcp,otel]" -e "./cli[table,query]" -e ./local
 export SAM_CLI_TELEMETRY=0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 

@@ -40,7 +40,16 @@ class SessionTrackerMiddleware(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         message = context.message
-        return await self.tracker.around(message.name, message.arguments, lambda: call_next(context))
+        return await self.tracker.around(
+            message.name, message.arguments, lambda: call_next(context), request_id=_request_id(context)
+        )
+
+
+def _request_id(context: MiddlewareContext[Any]) -> Any:
+    """The JSON-RPC id of the call (for the OpenTelemetry span), ``None`` outside a session."""
+    fastmcp_context = context.fastmcp_context
+    request_context = getattr(fastmcp_context, "request_context", None) if fastmcp_context else None
+    return getattr(request_context, "request_id", None) if request_context is not None else None
 
 
 def instrument(server: Any, tracker: Tracker | None = None, **options: Any) -> Tracker:

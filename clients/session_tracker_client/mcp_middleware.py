@@ -46,6 +46,7 @@ class SessionTrackerMiddleware(ServerMiddleware[Any]):
             name if isinstance(name, str) else "?",
             arguments if isinstance(arguments, dict) else None,
             lambda: call_next(ctx),
+            request_id=getattr(ctx, "request_id", None),
         )
 
 

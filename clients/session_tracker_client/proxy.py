@@ -151,6 +151,7 @@ class ToolCallLog:
             duration_s=max(0.0, t1 - t0),
             is_error=is_error,
             response_size=size,
+            request_id=key[1],
         )
 
 
@@ -398,6 +399,7 @@ def proxy(
         redact=redact,
         platform=platform,
         enabled=bool(url),
+        network_transport="pipe",  # stdio (OpenTelemetry MCP conventions)
     )
     code = run_proxy(command, tracker, flush_timeout=flush_timeout)
     stats = tracker.stats

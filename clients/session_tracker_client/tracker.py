@@ -25,6 +25,8 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import httpx
 
+from session_tracker_client.otel import SpanEmitter
+from session_tracker_client.otel import emitter as otel_emitter
 from session_tracker_client.sender import Payload, Sender, SenderOptions
 
 logger = logging.getLogger("session_tracker_client")
@@ -109,6 +111,10 @@ class Tracker:
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         enabled: bool = True,
+        otel: bool | None = None,
+        otel_content: bool | None = None,
+        otel_tracer_provider: Any = None,
+        network_transport: str | None = None,
     ) -> None:
         url = url if url is not None else os.environ.get("SESSION_TRACKER_URL")
         token = token if token is not None else os.environ.get("INGEST_TOKEN")
@@ -126,6 +132,11 @@ class Tracker:
         self.enabled = bool(enabled and url)
         self.sender: Sender | None = Sender(url, token, options, transport=transport) if self.enabled and url else None
         self.resolver_errors = 0
+        # One OpenTelemetry span per call (session_tracker_client.otel): None when
+        # opentelemetry-api is not installed or SESSION_TRACKER_OTEL=0 (then nothing is done).
+        self.spans: SpanEmitter | None = otel_emitter(
+            otel, content=otel_content, transport=network_transport, tracer_provider=otel_tracer_provider
+        )
         if enabled and not url:
             logger.warning("session tracker: SESSION_TRACKER_URL is not set; tool calls are not logged")
 
@@ -140,17 +151,34 @@ class Tracker:
         duration_s: float,
         is_error: bool = False,
         response_size: int | None = None,
+        request_id: Any = None,
     ) -> None:
-        """Queue one finished tool call. Never raises, never blocks."""
+        """Queue one finished tool call (and emit its span). Never raises, never blocks."""
         sender = self.sender
-        if sender is None:
+        spans = self.spans
+        if sender is None and spans is None:
             return
         try:
             args = dict(arguments) if arguments else {}
+            student_id = self._student(tool, args)
+            if spans is not None:
+                spans.emit(
+                    tool,
+                    args,
+                    result,
+                    student_id=student_id,
+                    started_at=started_at,
+                    duration_s=duration_s,
+                    is_error=is_error,
+                    request_id=request_id,
+                    redact=self._redact,
+                )
+            if sender is None:
+                return
             call = ToolCall(
                 tool=tool,
                 arguments=args,
-                student_id=self._student(tool, args),
+                student_id=student_id,
                 started_at=started_at,
                 duration_s=duration_s,
                 result=result,
@@ -281,13 +309,27 @@ class Tracker:
 
         return wrapper
 
-    async def around(self, tool: str, arguments: Mapping[str, Any] | None, call_next: Callable[[], Awaitable[R]]) -> R:
+    async def around(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any] | None,
+        call_next: Callable[[], Awaitable[R]],
+        *,
+        request_id: Any = None,
+    ) -> R:
         """Await ``call_next()`` and record it as ``tool``: the body of every async middleware."""
         started, t0 = self.clock(), time.perf_counter()
         try:
             result = await call_next()
         except BaseException:
-            self.record(tool, arguments, started_at=started, duration_s=time.perf_counter() - t0, is_error=True)
+            self.record(
+                tool,
+                arguments,
+                started_at=started,
+                duration_s=time.perf_counter() - t0,
+                is_error=True,
+                request_id=request_id,
+            )
             raise
         self.record(
             tool,
@@ -296,6 +338,7 @@ class Tracker:
             started_at=started,
             duration_s=time.perf_counter() - t0,
             is_error=result_is_error(result),
+            request_id=request_id,
         )
         return result
 

@@ -1,0 +1,134 @@
+"""``session-tracker-client`` as a user gets it: build the wheel from ``clients/``, install it into
+a fresh venv with nothing else, and run the example tutoring server through its
+``session-tracker-proxy``; the tool calls reach a stand-in ``POST /interactions``.
+
+The venv's ``pip list`` is printed (``-s`` shows it): httpx and its own dependencies only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from client_endpoints import endpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+HTTPX_AND_ITS_DEPENDENCIES = {"httpx", "httpcore", "h11", "anyio", "idna", "certifi", "sniffio", "typing-extensions"}
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def clean_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("client-wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(ROOT / "clients")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = (work / "dist").glob("session_tracker_client-*.whl")
+    env_dir = work / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return env_dir
+
+
+def _pip_list(env_dir: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(out.stdout)}
+
+
+def test_the_wheel_installs_with_httpx_as_its_only_third_party_dependency(clean_venv: Path) -> None:
+    installed = _pip_list(clean_venv)
+    print("\npip list of the clean client venv:")
+    for name, version in sorted(installed.items()):
+        print(f"  {name:<24} {version}")
+    third_party = set(installed) - {"pip", "setuptools", "session-tracker-client"}
+    assert third_party <= HTTPX_AND_ITS_DEPENDENCIES, third_party - HTTPX_AND_ITS_DEPENDENCIES
+    assert "httpx" in third_party
+    assert not {"pydantic", "pyyaml", "boto3", "opentelemetry-api", "mcp", "fastmcp"} & set(installed)
+    probe = "import session_tracker_client, session_tracker_client.proxy, session_tracker_client.otel; print('ok')"
+    out = subprocess.run([str(clean_venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_example_server_runs_behind_the_installed_proxy_and_its_calls_are_logged(clean_venv: Path) -> None:
+    # The server runs in the project's interpreter (it needs the mcp SDK); the proxy in the clean venv.
+    server = [sys.executable, "-m", "tutoring_server", "--no-logging"]
+    requests = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "wheel-test", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "get_student_context", "arguments": {"student_id": "emma_smith"}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "get_progress", "arguments": {"student_id": "no_such_student"}},
+        },
+    ]
+    with endpoint(202) as api:
+        proc = subprocess.Popen(
+            [str(clean_venv / "bin" / "session-tracker-proxy"), "--url", api.url, "--", *server],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(EXAMPLES), "INGEST_TOKEN": "wheel-token"},
+            cwd=EXAMPLES,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        answers: dict[int, dict[str, object]] = {}
+        try:
+            for message in requests:
+                proc.stdin.write(json.dumps(message).encode() + b"\n")
+                proc.stdin.flush()
+                if "id" in message:
+                    while True:
+                        line = proc.stdout.readline()
+                        assert line, proc.stderr.read().decode()[-2000:] if proc.stderr else "server closed"
+                        answer = json.loads(line)
+                        if answer.get("id") == message["id"]:
+                            answers[int(answer["id"])] = answer
+                            break
+            proc.stdin.close()
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert "emma_smith" in json.dumps(answers[2]["result"])
+        assert answers[3]["result"]["isError"] is True  # type: ignore[index]
+        logged = [(call["function"], call["student_id"], call["is_error"]) for call in api.accepted]
+    assert logged == [("get_student_context", "emma_smith", False), ("get_progress", "no_such_student", True)]
+    assert all(h.get("Authorization") == "Bearer wheel-token" for h in api.headers)
