@@ -471,7 +471,11 @@ def _load_phases(stack: Any, workers: int, quick: bool) -> dict[str, Any]:
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         recorded.setdefault(threading.get_ident(), []).append((model.name, copy.deepcopy(params)))
 
-    events = runtime.deps().store.client.meta.events
+    from session_tracker.store import DynamoStore
+
+    store = runtime.deps().store
+    assert isinstance(store, DynamoStore), type(store)
+    events = store.client.meta.events
     events.register("before-parameter-build.dynamodb", record, unique_id="bench-ceiling")
     try:
         single_bodies = _bodies("tp_single", workers, per_client_singles, 1)
