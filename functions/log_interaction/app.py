@@ -14,7 +14,7 @@ from session_tracker import coldstart, sessions
 from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
 from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
 from session_tracker.observability import count, logger, metrics, tracer
-from session_tracker.runtime import authenticator, deps
+from session_tracker.runtime import authenticator, deps, redactor
 
 app = make_app()
 
@@ -46,6 +46,7 @@ def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | Ing
         clock_skew=tracking.clock_skew,
         field_prefix="interactions." if isinstance(body, InteractionBatch) else "",
         blobs=deps().blobs,
+        redactor=redactor(),
     )
     stored = [r for r in results if not r.duplicate]
     count("InteractionsLogged", len(stored))

@@ -232,6 +232,36 @@ class AnalysisConfig(_Strict):
         return value
 
 
+Detector = Literal["email", "phone"]
+
+
+def _default_detectors() -> list[Detector]:
+    return ["email", "phone"]
+
+
+class PrivacyConfig(_Strict):
+    """Redaction before storage (CONTRACT v2): see :mod:`session_tracker.privacy`."""
+
+    redact: list[Detector] = Field(default_factory=_default_detectors)
+    """Built-in detectors; ``[]`` turns them off."""
+    redact_patterns: list[str] = Field(default_factory=list)
+    """Extra regular expressions; each match is stored as ``[REDACTED]``."""
+    store_arguments: bool = True
+    """``false``: keep tool-call argument names, drop their values."""
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+            if compiled.match(""):
+                raise ValueError(f"pattern {pattern!r} matches the empty string")
+        return value
+
+
 class AppConfig(_Strict):
     """The whole of ``session_config.yaml``."""
 
@@ -239,6 +269,7 @@ class AppConfig(_Strict):
     api: ApiConfig = ApiConfig()
     webhooks: Webhooks = Webhooks()
     analysis: AnalysisConfig = AnalysisConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
 
 def _interpolate(node: Any, env: Mapping[str, str], path: str, missing: dict[str, str]) -> Any:

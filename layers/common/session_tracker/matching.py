@@ -65,6 +65,7 @@ from session_tracker.models import (
     parse_iso,
 )
 from session_tracker.platforms.base import PlatformEvent, clean_id
+from session_tracker.privacy import Redactor, redact_event
 from session_tracker.sessions import session_id_for, session_id_owner
 from session_tracker.toolmatch import DEFAULT_TOLERANCE, ToolMatchRules, match_tool_calls
 
@@ -99,6 +100,8 @@ class MatchSettings:
     tool_call_tolerance: timedelta = DEFAULT_TOLERANCE
     strategies: frozenset[str] = STRATEGIES
     """Which strategies run (all by default; the matching benchmark measures each alone)."""
+    redactor: Redactor = field(default_factory=Redactor)
+    """``privacy:`` redaction, applied to each event before it is matched or stored."""
 
     @classmethod
     def from_config(cls, config: AppConfig) -> MatchSettings:
@@ -111,6 +114,7 @@ class MatchSettings:
             student_id_patterns=tuple(vapi.student_id_patterns) or DEFAULT_STUDENT_ID_PATTERNS,
             clock_skew=config.session_tracking.clock_skew,
             tool_call_tolerance=config.session_tracking.tool_call_tolerance,
+            redactor=Redactor.from_config(config.privacy),
         )
 
 
@@ -628,7 +632,7 @@ def ingest_platform_event(
     """Match ``event`` to a session and merge it (or keep it as a new session); idempotent."""
     if event.kind == "ignored":
         return WebhookResult(received=event.message_type, outcome="ignored")
-    event = within_clock(event, now, settings)
+    event = redact_event(within_clock(event, now, settings), settings.redactor)
     prior = store.get_delivery(event.delivery_id)
     if prior is not None:
         return WebhookResult(received=event.message_type, outcome="duplicate", session_id=prior)

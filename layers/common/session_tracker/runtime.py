@@ -11,6 +11,7 @@ from functools import cache
 from session_tracker.access import Authenticator, KeyLookup, Scope, SecretSource
 from session_tracker.blobs import BlobStore, blob_store_from_env
 from session_tracker.config import AppConfig, SecretRef, get_config
+from session_tracker.privacy import Redactor
 from session_tracker.store.ports import SessionStore
 from session_tracker.store.settings import StoreSettings
 
@@ -42,6 +43,12 @@ def authenticator() -> Authenticator:
 
 
 @cache
+def redactor() -> Redactor:
+    """The ``privacy:`` redaction of this process (built once per cold start)."""
+    return Redactor.from_config(get_config().privacy)
+
+
+@cache
 def deps() -> Deps:
     """Config and store for this process; ``deps.cache_clear()`` rebuilds them.
 
@@ -59,4 +66,5 @@ def reset() -> None:
     """Forget cached dependencies and config (tests, local stack reloads)."""
     deps.cache_clear()
     authenticator.cache_clear()
+    redactor.cache_clear()
     get_config.cache_clear()

@@ -44,6 +44,7 @@ from session_tracker.models import (
     iso,
     to_utc,
 )
+from session_tracker.privacy import Redactor
 from session_tracker.store.ports import IngestStore, SessionReader
 
 MAX_ATTEMPTS = 12
@@ -97,8 +98,12 @@ def decide(head: Head | None, at: datetime, timeout: timedelta) -> Decision:
     return Decision.JOIN
 
 
-def to_record(item: InteractionIn, *, now: datetime, new_id: Callable[[], str]) -> Interaction:
-    """The stored form of a posted call: timestamp defaults to receive time, id to a new uuid."""
+def to_record(
+    item: InteractionIn, *, now: datetime, new_id: Callable[[], str], redactor: Redactor | None = None
+) -> Interaction:
+    """The stored form of a posted call: timestamp defaults to receive time, id to a new uuid,
+    arguments redacted (``privacy:``) before anything stores, logs or analyses them."""
+    arguments = redactor.arguments(item.arguments, student_id=item.student_id) if redactor else item.arguments
     return Interaction(
         interaction_id=item.interaction_id or new_id(),
         client_id=item.interaction_id is not None,
@@ -106,7 +111,7 @@ def to_record(item: InteractionIn, *, now: datetime, new_id: Callable[[], str]) 
         function=item.function,
         timestamp=item.timestamp or now,
         received_at=now,
-        arguments=item.arguments,
+        arguments=arguments,
         data_provided=item.data_provided,
         subjects=item.subjects,
         response_size=item.response_size,
@@ -191,6 +196,7 @@ def log_interactions(
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     field_prefix: str = "",
     blobs: BlobStore | None = None,
+    redactor: Redactor | None = None,
 ) -> list[IngestResult]:
     """Log tool calls into sessions; results in the order of ``items``.
 
@@ -198,7 +204,7 @@ def log_interactions(
     timestamp is stored.
     """
     check_times(items, now=now, clock_skew=clock_skew, field_prefix=field_prefix)
-    records = [offload_arguments(to_record(item, now=now, new_id=new_id), blobs) for item in items]
+    records = [offload_arguments(to_record(item, now=now, new_id=new_id, redactor=redactor), blobs) for item in items]
     results: list[IngestResult | None] = [None] * len(records)
     first_seen: dict[tuple[str, str], int] = {}
     by_student: dict[str, list[int]] = defaultdict(list)
