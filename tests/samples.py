@@ -1,4 +1,6 @@
-"""The real VAPI message samples shared by the team (``<repo>/../shared/samples/vapi``)."""
+"""The real VAPI message samples shared by the team, copied into ``tests/events/vapi/`` (from
+``<repo>/../shared/samples/vapi``) so the suite does not depend on a folder outside the repo;
+``test_vapi_samples_are_the_shared_ones`` checks the copies still match when that folder is there."""
 
 from __future__ import annotations
 
@@ -6,34 +8,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
-VAPI_SAMPLES = ROOT.parent / "shared" / "samples" / "vapi"
+VAPI_SAMPLES = ROOT / "tests" / "events" / "vapi"
+SHARED_VAPI_SAMPLES = ROOT.parent / "shared" / "samples" / "vapi"
 
 
 def vapi_sample(name: str) -> dict[str, Any]:
-    """One sample body by file name (without ``.json``); skips the test when the folder is absent."""
-    path = VAPI_SAMPLES / f"{name}.json"
-    if not VAPI_SAMPLES.is_dir():
-        pytest.skip(f"VAPI samples not found at {VAPI_SAMPLES} (the shared samples folder is absent)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """One sample body by file name (without ``.json``)."""
+    loaded: dict[str, Any] = json.loads((VAPI_SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    return loaded
 
 
 def vapi_sample_names() -> list[str]:
-    """Every sample's name; the fixed list when the folder is absent (tests then skip)."""
-    if VAPI_SAMPLES.is_dir():
-        return sorted(p.stem for p in VAPI_SAMPLES.glob("*.json"))
-    return [
-        "conversation-update",
-        "end-of-call-report.empty-conversation",
-        "end-of-call-report.full",
-        "end-of-call-report.short-no-analysis",
-        "status-update.ended-abnormal",
-        "status-update.in-progress",
-        "tool-calls",
-        "transcript.final",
-    ]
+    """Every sample's name."""
+    return sorted(p.stem for p in VAPI_SAMPLES.glob("*.json"))
 
 
 # ------------------------------------------------ Retell and ElevenLabs (copied into tests/events)

@@ -12,7 +12,7 @@ import pytest
 
 TOKEN = "e2e-ingest-token"
 VAPI_SECRET = "e2e-vapi-secret"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "vapi"
+SAMPLES = Path(__file__).resolve().parents[1] / "events" / "vapi"
 ARGUMENT_SECRET = "ARG-VALUE-5c1b9e"
 TRANSCRIPT_SECRET = "TRANSCRIPT-PHRASE-77aa01"
 
