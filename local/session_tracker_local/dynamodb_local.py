@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -107,7 +108,11 @@ class DynamoDBLocal:
     db_path: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    restarts: int = field(default=0, init=False)
+    """Times :meth:`watch` restarted a DynamoDB Local that died."""
     _stderr: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _watcher: threading.Thread | None = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -116,6 +121,7 @@ class DynamoDBLocal:
     def start(self, timeout: float = 60) -> DynamoDBLocal:
         if not java_available():
             raise DynamoDBLocalUnavailable("java is not installed")
+        self._stopping.clear()
         jar = install(self.cache_dir.resolve())
         self.port = self.port or free_port()
         args = [
@@ -156,6 +162,33 @@ class DynamoDBLocal:
         self.stop()
         raise DynamoDBLocalUnavailable(f"DynamoDB Local did not start within {timeout}s")
 
+    def watch(self, on_restart: Callable[[], None] | None = None, *, interval: float = 0.5) -> None:
+        """Restart DynamoDB Local (same port, same data directory) whenever it dies, until
+        :meth:`stop`; ``on_restart`` runs after each restart (e.g. re-create the table, which an
+        in-memory instance lost). Meanwhile the API answers 503 and clients retry."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                proc = self.process
+                if proc is None or proc.poll() is None:
+                    continue
+                try:
+                    self.start()
+                except DynamoDBLocalUnavailable as exc:
+                    print(f"DynamoDB Local died and could not be restarted: {exc}", file=sys.stderr)
+                    continue
+                self.restarts += 1
+                print(f"DynamoDB Local died; restarted on port {self.port} (restart {self.restarts})", file=sys.stderr)
+                if on_restart is not None:
+                    try:
+                        on_restart()
+                    except Exception as exc:  # keep watching whatever the callback does
+                        print(f"after restarting DynamoDB Local: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+        if self._watcher is None or not self._watcher.is_alive():
+            self._watcher = threading.Thread(target=loop, name="dynamodb-local-watch", daemon=True)
+            self._watcher.start()
+
     def _ready(self) -> bool:
         request = urllib.request.Request(self.endpoint, method="POST", data=b"{}")
         try:
@@ -167,6 +200,7 @@ class DynamoDBLocal:
         return True
 
     def stop(self) -> None:
+        self._stopping.set()
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
             return

@@ -359,6 +359,8 @@ class LocalStack:
             self._configure_env()
             self._build_refs()
             self._create_table()
+            if self._ddb is not None:  # a JVM that dies is restarted (the API answers 503 meanwhile)
+                self._ddb.watch(on_restart=self._create_table)
             functions = self.template.functions()
             for spec in functions:
                 self._function_env(spec)

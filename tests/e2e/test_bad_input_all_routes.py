@@ -41,6 +41,58 @@ BODIES: list[bytes] = [
     b'{"a": ' + b"[" * 20000 + b"]" * 20000 + b"}",
     b'{"interactions": [' + b",".join([b'{"student_id": "b", "function": "f"}'] * 26) + b"]}",
     json.dumps({"student_id": "x" * 5000, "function": "f" * 5000}).encode(),
+    # issue 13: large arguments, non-finite numbers, far-future times, the reserved id,
+    # another student's session (cross-student ids, foreign session ids), huge platform fields
+    json.dumps({"student_id": "barrage_big", "function": "f", "arguments": {"essay": "y" * (450 * 1024)}}).encode(),
+    b'{"student_id": "barrage_num", "function": "f", "duration_ms": Infinity, "response_size": 1e40}',
+    b'{"student_id": "barrage_num", "function": "f", "duration_ms": NaN}',
+    b'{"student_id": "barrage_time", "function": "f", "timestamp": "2199-01-01T00:00:00Z"}',
+    b'{"student_id": "unknown", "function": "f"}',
+    b'{"student_id": "intruder", "function": "f", "session_id": "barrage_seed_20260501_1000"}',
+    b'{"interactions": [{"student_id": "intruder", "function": "f", "interaction_id": "barrage-seed-0"}]}',
+    json.dumps(
+        {
+            "message": {
+                "type": "end-of-call-report",
+                "endedReason": "z" * (450 * 1024),
+                "durationSeconds": 1e308,
+                "call": {
+                    "id": "barrage-call",
+                    "assistantOverrides": {
+                        "metadata": {"session_id": "barrage_seed_20260501_1000"},
+                        "variableValues": {"student_id": "intruder"},
+                    },
+                },
+            }
+        }
+    ).encode(),
+    json.dumps(
+        {
+            "message": {
+                "type": "end-of-call-report",
+                "endedReason": "z" * (450 * 1024),
+                "artifact": {"transcript": "User: intruder words"},
+                "call": {
+                    "id": "barrage-call-2",
+                    "assistantOverrides": {
+                        "metadata": {"session_id": "barrage_seed_20260501_1000"},
+                        "variableValues": {"student_id": "intruder"},
+                    },
+                },
+            }
+        }
+    ).encode(),
+    json.dumps(
+        {
+            "platform": "generic",
+            "student_id": "intruder",
+            "session_id": "barrage_seed_20260501_1000",
+            "started_at": "2026-05-01T10:00:00Z",
+            "ended_at": "2199-05-01T10:05:00Z",
+            "transcript": "intruder",
+            "metadata": {"blob": "m" * (450 * 1024)},
+        }
+    ).encode(),
 ]
 
 HOSTILE_IDS = ["..%2F..%2Fetc", "a%00b", "%E2%98%83", "x" * 600, "%23META", "SESSION%23x", "%20", "a%2Fb"]
@@ -124,3 +176,4 @@ def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_s
     export = sessions.read_export(session_id, store=store)
     assert export is not None
     assert [i.interaction_id for i in export.mcp_interactions] == [s["interaction_id"] for s in seed]
+    assert export.conversation is None, "a report naming another student's session must not merge into it"

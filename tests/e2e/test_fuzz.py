@@ -90,3 +90,61 @@ def test_fuzzed_requests_never_get_a_5xx(local_stack, api_schema) -> None:
     )
     assert not failures, "\n".join(failures[:20])
     assert sum(statuses.values()) >= len(operations) * 3
+
+
+# ----------------------------------------------------- issue 13: hostile values on /interactions
+HOSTILE_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.sampled_from([1e308, -1e308, 1e-320, 2**53, 10**38]),
+)
+HOSTILE_TIMES = st.one_of(
+    st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    st.sampled_from(["2199-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2200-12-31T23:59:59Z"]),
+    st.integers(min_value=-(10**15), max_value=10**15),
+)
+
+
+def test_fuzzed_hostile_values_on_interactions_never_get_a_5xx(local_stack) -> None:
+    """Non-finite/huge numbers, any time from year 1 to 9999, the reserved and other students'
+    ids and sessions, and arguments up to ~500 KB: always 2xx or a 4xx problem naming a field."""
+    import json
+
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+    body = st.fixed_dictionaries(
+        {
+            "student_id": st.sampled_from(["fuzz_a", "fuzz_b", "unknown"]),
+            "function": st.just("f"),
+        },
+        optional={
+            "duration_ms": HOSTILE_NUMBERS,
+            "response_size": HOSTILE_NUMBERS,
+            "timestamp": HOSTILE_TIMES,
+            "session_id": st.sampled_from(["fuzz_a_20260501_1000", "fuzz_b_20260501_1000", "nobody_x"]),
+            "interaction_id": st.sampled_from(["fuzz-1", "fuzz-2"]),
+            "arguments": st.integers(min_value=0, max_value=500 * 1024).map(lambda n: {"blob": "a" * n}),
+        },
+    )
+
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(payload=body)
+    def run(payload) -> None:
+        content = json.dumps(payload, allow_nan=True).encode()
+        response = httpx.post(
+            f"{local_stack.url}/interactions",
+            content=content,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            timeout=60,
+        )
+        statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            failures.append(f"{str(payload)[:200]}: {response.status_code} {response.text[:200]}")
+        elif response.status_code >= 400 and "problem+json" not in response.headers.get("content-type", ""):
+            failures.append(f"{str(payload)[:200]}: {response.status_code} not problem+json")
+
+    run()
+    print(f"\nhostile-value fuzz: {dict(sorted(statuses.items()))}")
+    assert not failures, "\n".join(failures[:20])

@@ -224,3 +224,9 @@ def test_an_explicit_session_id_of_another_student_is_a_409_problem_naming_sessi
     assert response["statusCode"] == 409
     assert problem(response)["field"] == "session_id"
     assert ddb_store.get_session("alice_20260117_1430") is None
+
+
+def test_a_subnormal_duration_is_stored_as_zero_not_a_500(handler, ddb_store) -> None:
+    """Found by the hostile-value fuzz: 1e-320 underflowed DynamoDB's number type (500)."""
+    response = handler(event_with(raw='{"student_id":"num_kid","function":"f","duration_ms":1e-320}'))
+    assert response["statusCode"] == 202, response["body"]

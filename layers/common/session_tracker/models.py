@@ -45,8 +45,16 @@ double and far inside DynamoDB's number range, so it can never fail a write."""
 MAX_CALL_SECONDS = 366 * 24 * 3600
 """Longest call or tool-call duration accepted (a year): keeps every duration a valid ``timedelta``."""
 
-FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-NUMBER_LIMIT, le=NUMBER_LIMIT)]
-"""A float that is finite and within :data:`NUMBER_LIMIT`; anything else is a 422 naming the field."""
+def _not_subnormal(value: float) -> float:
+    """Magnitudes below 1e-100 are 0 (DynamoDB holds nothing under 1e-130; 1e-320 ms is 0 ms)."""
+    return 0.0 if abs(value) < 1e-100 else value
+
+
+FiniteNumber = Annotated[
+    float, Field(allow_inf_nan=False, ge=-NUMBER_LIMIT, le=NUMBER_LIMIT), AfterValidator(_not_subnormal)
+]
+"""A float that is finite and within :data:`NUMBER_LIMIT` (tiny magnitudes become 0); anything
+else is a 422 naming the field."""
 Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
 """A non-negative integer that JSON, Python and DynamoDB all hold exactly."""
 
