@@ -45,6 +45,7 @@ double and far inside DynamoDB's number range, so it can never fail a write."""
 MAX_CALL_SECONDS = 366 * 24 * 3600
 """Longest call or tool-call duration accepted (a year): keeps every duration a valid ``timedelta``."""
 
+
 def _not_subnormal(value: float) -> float:
     """Magnitudes below 1e-100 are 0 (DynamoDB holds nothing under 1e-130; 1e-320 ms is 0 ms)."""
     return 0.0 if abs(value) < 1e-100 else value
