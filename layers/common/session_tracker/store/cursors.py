@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from typing import Any
 
 from session_tracker.errors import Unprocessable
@@ -57,3 +58,17 @@ def decode_cursor(
     if not isinstance(key, dict) or set(key) not in shapes or not all(isinstance(v, str) for v in key.values()):
         raise InvalidCursor("malformed key")
     return key
+
+
+_PROCESS_CURSOR_SECRET = secrets.token_bytes(32)
+"""Page-token key when none is configured: valid within this process only (local stack, CLI)."""
+
+
+def cursor_key(secret_arn: str | None) -> bytes:
+    """The per-stack Secrets Manager secret (``CURSOR_SECRET_ARN``), else a random key for this
+    process - never one derived from the table name (``CURSOR_SECRET`` is used before this)."""
+    if not secret_arn:
+        return _PROCESS_CURSOR_SECRET
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(secret_arn, max_age=3600)).encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,10 +60,6 @@ class _Tx:
         self.records.append(record)
 
 
-_PROCESS_CURSOR_SECRET = secrets.token_bytes(32)
-"""Page-token key when none is configured: valid within this process only (local stack, CLI)."""
-
-
 class DynamoBase:
     """One table and its client; the access-pattern mixins (ingest, platform, closer,
     analysis state, reading) add their methods on top."""
@@ -91,19 +86,6 @@ class DynamoBase:
                 tcp_keepalive=True,
             ),
         )
-
-    @property
-    def cursor_secret(self) -> bytes:
-        """Key of the page-token MAC: ``CURSOR_SECRET``, else the per-stack Secrets Manager
-        secret (read once, on the first listing), else a random key for this process."""
-        if self._cursor_secret is None:
-            if self._cursor_secret_arn:
-                from aws_lambda_powertools.utilities import parameters
-
-                self._cursor_secret = str(parameters.get_secret(self._cursor_secret_arn, max_age=3600)).encode()
-            else:
-                self._cursor_secret = _PROCESS_CURSOR_SECRET
-        return self._cursor_secret
 
     def expires_at(self, at: datetime) -> int | None:
         if self.retention_days <= 0:

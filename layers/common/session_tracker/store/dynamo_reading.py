@@ -20,7 +20,7 @@ from session_tracker.store.codec import (
     item_to_meta,
     serialize,
 )
-from session_tracker.store.cursors import InvalidCursor, decode_cursor, encode_cursor, fingerprint
+from session_tracker.store.cursors import InvalidCursor, cursor_key, decode_cursor, encode_cursor, fingerprint
 from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import (
     GSI1,
@@ -51,6 +51,13 @@ _LIST_ATTRS = (
 
 class ReadingMixin(DynamoBase):
     """:class:`~session_tracker.store.ports.SessionReader` on DynamoDB."""
+
+    @property
+    def cursor_secret(self) -> bytes:
+        """Key of the page-token MAC (:func:`cursors.cursor_key`), resolved on the first listing."""
+        if self._cursor_secret is None:
+            self._cursor_secret = cursor_key(self._cursor_secret_arn)
+        return self._cursor_secret
 
     def read_session(self, session_id: str) -> tuple[SessionMeta, list[Interaction]] | None:
         """The session record and its interactions in time order (one paginated query)."""
