@@ -383,16 +383,20 @@ def _ceiling(
         streams[n % workers] += [(op, _renamed(params, table, copy_name)) for op, params in ops]
     clients = [boto3.client("dynamodb") for _ in streams]
     errors: Counter[str] = Counter()
+    retried = [0]
     lock = threading.Lock()
 
     def replay(k: int) -> None:
         c, ops = clients[k], streams[k]
         for op, params in ops:
             try:
-                getattr(c, xform_name(op))(**params)
+                answer = getattr(c, xform_name(op))(**params)
             except c.exceptions.ClientError as exc:  # the same conditional failures the stack met
+                answer = exc.response
                 with lock:
                     errors[exc.response["Error"]["Code"]] += 1
+            with lock:
+                retried[0] += int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -407,6 +411,7 @@ def _ceiling(
         "connections": len(recorded),
         "operations": dict(ops_seen),
         "conditional_failures": dict(errors),
+        "sdk_retries": retried[0],
     }
 
 

@@ -473,8 +473,39 @@ _SAMPLE = 8
 def approx_size(value: Any, depth: int = 0) -> int:
     """Rough bytes a value holds, for the queue's byte bound: strings by length, containers
     from a sample of at most 8 items scaled to their length, at most 3 levels deep.
-    Runs on the hot path, so it never walks a whole large result (microseconds)."""
-    if value is None or isinstance(value, (bool, int, float)):
+    Runs on the hot path, so it never walks a whole large result (microseconds): plain
+    ``dict``/``list``/``str`` values - what tool arguments and JSON results are - take a fast
+    path without ABC checks."""
+    kind = type(value)
+    if kind is str:
+        return len(value) + 2
+    if kind is dict:
+        if not value:
+            return 2
+        if depth >= 3:
+            return 64
+        total = seen = 0
+        for k, v in value.items():
+            total += (len(k) + 2 if type(k) is str else 8) + approx_size(v, depth + 1)
+            seen += 1
+            if seen == _SAMPLE:
+                break
+        return 2 + total * len(value) // seen
+    if kind is list:
+        if not value:
+            return 2
+        if depth >= 3:
+            return 64
+        total = seen = 0
+        for v in value:
+            total += approx_size(v, depth + 1)
+            seen += 1
+            if seen == _SAMPLE:
+                break
+        return 2 + total * len(value) // seen
+    if value is None or kind is bool or kind is int or kind is float:
+        return 8
+    if isinstance(value, (bool, int, float)):
         return 8
     if isinstance(value, (str, bytes, bytearray)):
         return len(value) + 2
