@@ -22,7 +22,7 @@ PIP_PACKAGES := -e ".[dev]" -e "./clients[mcp,fastmcp,otel]" -e "./cli[table,que
 export SAM_CLI_TELEMETRY=0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: test-lambda-python lint-ruff lint-mypy lint-packaging lint-template layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
+.PHONY: demo test-lambda-python lint-ruff lint-mypy lint-packaging lint-template layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
 
 install: $(STAMP)
 
@@ -66,6 +66,11 @@ chromium:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "NOTICE: could not install chromium - the session page browser test will be SKIPPED"; \
 	  else echo "NOTICE: chromium is missing and this user cannot apt-get install it - the session page browser test will be SKIPPED"; fi; }
+
+# The product in one command: the local stack (data in memory) seeded with a few students'
+# weeks of sessions, VAPI reports and analyses from the tests' fake OpenAI server (no key).
+demo: install ddb-local
+	$(PY) -m session_tracker_local.demo
 
 run: install ddb-local
 	$(VENV)/bin/session-tracker serve

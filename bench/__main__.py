@@ -13,7 +13,7 @@ from bench.stats import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MODULES = ["ingest", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching"]
+MODULES = ["ingest", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching", "ui"]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -218,6 +218,16 @@ def targets(results: dict[str, Any]) -> list[str]:
                 "no wrong merge on the labelled matching set (full order)",
                 f"{full['wrong']} wrong of {results['matching']['reports']} reports, recall {full['recall']}",
                 _yes(full["wrong"] == 0),
+            ]
+        )
+    ui = results.get("ui")
+    if ui:
+        rows.append(
+            [
+                f"student page with {ui['sessions']} sessions under {ui['target_seconds']:g} s on the local stack",
+                f"{ui['page_500']['median_ms']:.0f} ms median, {ui['page_500']['p99_ms']:.0f} ms p99; "
+                f"{ui['reads_500']['items']} items in {ui['reads_500']['requests']} requests",
+                _yes(ui["meets_target"]),
             ]
         )
     if len(rows) == 1:

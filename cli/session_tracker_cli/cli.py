@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from session_tracker_cli import pull_cli, reading_cli
+from session_tracker_cli import DEFAULT_URL, progress_cli, pull_cli, reading_cli
 
 app = typer.Typer(
     name="session-tracker",
@@ -143,43 +143,53 @@ def mcp_proxy(
 reading_cli.register(app)
 # Platforms that send no webhooks: pull superinterface (cli/session_tracker_cli/pull_cli.py).
 pull_cli.register(app)
+# The tutor's view in a terminal: students, student S, and the demo (progress_cli.py).
+progress_cli.register(app)
 
 
 @app.command()
 def usage(
     date: Annotated[str | None, typer.Option(help="UTC day, YYYY-MM-DD (default: today).")] = None,
+    url: reading_cli.UrlOption = DEFAULT_URL,
+    token: reading_cli.TokenOption = None,
     table: Annotated[
         str | None,
         typer.Option(
             envvar=["SESSION_TRACKER_TABLE", "TABLE_NAME"],
-            help="The sessions table (AWS credentials from the environment).",
+            help="Read the table directly instead of the API (operators).",
+            show_default=False,
         ),
     ] = None,
     endpoint_url: Annotated[
         str | None,
-        typer.Option(envvar="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB endpoint (the local stack prints it)."),
+        typer.Option(
+            envvar="AWS_ENDPOINT_URL_DYNAMODB",
+            help="With --table: the DynamoDB endpoint (DynamoDB Local as `make run` prints it; no AWS setup needed).",
+            show_default=False,
+        ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Accepted like on every reading command: usage prints JSON.")
+    ] = False,
 ) -> None:
     """Analysis spend of one day: sessions analysed against max_sessions_per_day, tokens, estimated cost (JSON)."""
     import json
     from datetime import UTC, datetime
 
-    import boto3
-
-    from session_tracker.analysis import daily_usage
-    from session_tracker.config import get_config
-    from session_tracker.store import DynamoStore
+    from session_tracker_cli.client import ApiSource, SourceError, TableSource
 
     day = date or datetime.now(UTC).date().isoformat()
     try:
         datetime.strptime(day, "%Y-%m-%d")
     except ValueError as exc:
         raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
-    if not table:
-        raise typer.BadParameter("name the table (or set SESSION_TRACKER_TABLE)", param_hint="--table")
-    store = DynamoStore(table, client=boto3.client("dynamodb", endpoint_url=endpoint_url))
-    usage = daily_usage(store, day, config=get_config().analysis)
-    typer.echo(json.dumps(usage.model_dump(mode="json"), indent=2))
+    try:
+        source = TableSource(table, endpoint_url=endpoint_url) if table else ApiSource(url, token)
+        found = source.usage(day)
+    except SourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(found, indent=2))
 
 
 def _day(value: str | None, option: str) -> date | None:

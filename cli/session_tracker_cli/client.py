@@ -9,6 +9,7 @@ Both sources answer with the same models (:class:`SessionExport`, :class:`Sessio
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ class SessionSource(Protocol):
         ...
 
     def analyze(self, session_id: str) -> dict[str, Any]: ...
+
+    def usage(self, day: str) -> dict[str, Any]: ...
 
     def assign(self, session_id: str, *, student_id: str | None, target: str | None) -> dict[str, Any]: ...
 
@@ -117,6 +120,10 @@ class ApiSource:
                 return
             params["cursor"] = page.next_cursor
 
+    def usage(self, day: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/usage", params={"date": day})
+        return result
+
     def analyze(self, session_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("POST", f"/sessions/{quote(session_id, safe='')}/analyze")
         return result
@@ -160,15 +167,48 @@ def _table_errors(table: str) -> Iterator[None]:
         raise SourceError(f"table {table}: {exc}") from exc
 
 
+LOCAL_REGION = "us-east-1"
+
+
+def dynamodb_client(endpoint_url: str | None = None) -> Any:
+    """A DynamoDB client for ``--table`` reads.
+
+    Against an explicit endpoint (``--endpoint-url`` or ``AWS_ENDPOINT_URL_DYNAMODB``: DynamoDB
+    Local, as ``make run`` prints it) no AWS setup is needed: a missing region becomes
+    ``us-east-1`` and missing credentials placeholders (DynamoDB Local accepts any). Against AWS
+    the region and credentials come from the environment as usual; a missing region is a clear
+    error, not a ``NoRegionError`` traceback.
+    """
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+    session = boto3.session.Session()
+    kwargs: dict[str, Any] = {"config": Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3)}
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+        if session.region_name is None:
+            kwargs["region_name"] = LOCAL_REGION
+        if session.get_credentials() is None:
+            kwargs["aws_access_key_id"] = "local"
+            kwargs["aws_secret_access_key"] = "local"  # noqa: S105 - DynamoDB Local ignores credentials
+    elif session.region_name is None:
+        raise SourceError(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or pass --endpoint-url / "
+            "AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local"
+        )
+    return session.client("dynamodb", **kwargs)
+
+
 class TableSource:
     """The DynamoDB table directly (operators; AWS credentials from the environment)."""
 
-    def __init__(self, table: str, *, store: Any = None, blobs: Any = None) -> None:
+    def __init__(self, table: str, *, store: Any = None, blobs: Any = None, endpoint_url: str | None = None) -> None:
         from session_tracker.blobs import blob_store_from_env
         from session_tracker.store import DynamoStore
 
         self.table = table
-        self.store = store or DynamoStore(table)
+        self.store = store or DynamoStore(table, client=dynamodb_client(endpoint_url))
         self.blobs = blobs if blobs is not None else blob_store_from_env()
 
     def describe(self) -> str:
@@ -221,6 +261,14 @@ class TableSource:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    def usage(self, day: str) -> dict[str, Any]:
+        from session_tracker.analysis import daily_usage
+        from session_tracker.config import get_config
+
+        with _table_errors(self.table):
+            found: dict[str, Any] = daily_usage(self.store, day, config=get_config().analysis).model_dump(mode="json")
+        return found
 
     def analyze(self, session_id: str) -> dict[str, Any]:
         try:

@@ -152,20 +152,32 @@ def export(
     until: Annotated[
         str | None, typer.Option(help="Only sessions started on/before this date or ISO time.", show_default=False)
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="json: one <session_id>.json per session; csv: sessions.csv and interactions.csv."
+        ),
+    ] = "json",
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     table: TableOption = None,
 ) -> None:
-    """Write one pretty-printed [bold]<session_id>.json[/] per session (the export format).
+    """Write one pretty-printed [bold]<session_id>.json[/] per session (the export format),
+    or with [bold]--format csv[/] a sessions.csv and an interactions.csv.
 
     With [bold]--student[/] exports that student's sessions (a query on the student index);
     without it, every student's sessions that started in [--since, --until] (one query
     per start day). Existing files with the same name are replaced.
     """
+    from contextlib import nullcontext
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from session_tracker_cli.client import SourceError
+    from session_tracker_cli.csv_export import CsvExport
 
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter("must be json or csv", param_hint="--format")
     start = _bound(since, name="since")
     end = _bound(until, name="until", end=True)
     source = _source(url, token, table)
@@ -181,23 +193,31 @@ def export(
             end = end or datetime.now(UTC) + FUTURE_MARGIN
             ids = [r.session_id for r in source.all_sessions(start=start, end=end)]
         out.mkdir(parents=True, exist_ok=True)
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=len(ids) < 20 or not err.is_terminal,
-        ) as progress:
+        with (
+            CsvExport(out) if fmt == "csv" else nullcontext() as table_out,
+            Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                disable=len(ids) < 20 or not err.is_terminal,
+            ) as progress,
+        ):
             task = progress.add_task("exporting", total=len(ids))
             for session_id in ids:
-                write_export(source.get_session(session_id), out)
+                found = source.get_session(session_id)
+                if table_out is not None:
+                    table_out.add(found)
+                else:
+                    write_export(found, out)
                 progress.advance(task)
     except SourceError as exc:
         raise _fail(str(exc)) from exc
     who = f"student {student}" if student else "all students"
-    _console().print(f"exported {len(ids)} session{'s' if len(ids) != 1 else ''} ({who}) to {out}")
+    files = " (sessions.csv, interactions.csv)" if fmt == "csv" else ""
+    _console().print(f"exported {len(ids)} session{'s' if len(ids) != 1 else ''} ({who}) to {out}{files}")
 
 
 # ------------------------------------------------------------------------- sessions
@@ -240,10 +260,14 @@ def sessions(
     if not rows:
         console.print(f"no sessions for {escape(student)}")
         return
+    from session_tracker.length import format_clock
+
     grid = Table(title=f"Sessions of {escape(student)} (newest first)", title_justify="left")
+    # Ids are never cut (they are what you paste into `show`); the other columns give way.
+    grid.add_column("session", no_wrap=True, min_width=max(len(i.session_id) for i in rows))
     for name, justify in (
-        ("session", "left"),
         ("started (UTC)", "left"),
+        ("length", "right"),
         ("status", "left"),
         ("platform", "left"),
         ("calls", "right"),
@@ -256,6 +280,7 @@ def sessions(
         grid.add_row(
             escape(item.session_id),
             f"{item.start_time:%Y-%m-%d %H:%M}",
+            format_clock(item.length_seconds),
             _status(item.status),
             escape(item.platform or "-"),
             str(item.interaction_count),

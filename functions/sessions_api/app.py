@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -15,17 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import session_tracker
 from session_tracker import analysis, coldstart, reading, review
 from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
-from session_tracker.models import ID_PATTERN, Health, Problem, SessionExport
+from session_tracker.models import ID_PATTERN, AnalysisUsage, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
-from session_tracker.progress_store import DynamoHistory
 from session_tracker.reading import MAX_PAGE, SESSION_ID_PATTERN, SessionPage, SessionRefPage
 from session_tracker.runtime import authenticator, deps
 from session_tracker.store import MAX_CURSOR_CHARS
 from session_tracker.ui import views
 from session_tracker.ui.auth import ui_gate
-
-if TYPE_CHECKING:
-    from session_tracker.store.dynamo import DynamoStore
 
 app = make_app()
 
@@ -168,6 +165,24 @@ def request_session_analysis(session_id: SessionIdPath) -> analysis.AnalysisRequ
     )
 
 
+@app.get(
+    "/usage",
+    summary="One day's analysis spend",
+    description="Sessions analysed that UTC day against `max_sessions_per_day`, analyses, failures, "
+    "tokens and estimated cost in USD (`session-tracker usage`). `date` defaults to today (UTC).",
+    tags=["analysis"],
+    security=[BEARER_SCHEME],
+)
+def analysis_usage(
+    date: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day, YYYY-MM-DD (default: today)."),
+    ] = None,
+) -> AnalysisUsage:
+    day = date or datetime.now(UTC).date().isoformat()
+    return analysis.daily_usage(deps().store, day, config=deps().config.analysis)
+
+
 # ------------------------------------------------------------------- unmatched review
 def _audit_assignment(entry: review.AssignmentAudit) -> None:
     # Hook for the access audit (issue 15): until it stores entries, the assignment is a
@@ -203,29 +218,83 @@ def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignReque
 
 
 # ------------------------------------------------------------------- session pages (/ui)
+TextQuery = Annotated[str | None, Query(max_length=200)]
+
+
 @app.get("/ui", include_in_schema=False)
 def ui_index(
-    student: Annotated[str | None, Query(max_length=200)] = None,
+    find: TextQuery = None,
     session: Annotated[str | None, Query(max_length=250)] = None,
+    student: TextQuery = None,
+    status: TextQuery = None,
+    platform: TextQuery = None,
+    subject: TextQuery = None,
+    tool: TextQuery = None,
     cursor: CursorQuery = None,
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> Response[str]:
     return views.index(
         app.current_event.raw_event,
-        store=deps().store,
+        reader=deps().store,
         now=datetime.now(UTC),
-        student=student,
+        filters=views.list_filters(
+            student=student, status=status, platform=platform, subject=subject, tool=tool, start=start, end=end
+        ),
+        find=find,
         session=session,
         cursor=cursor,
-        start=start,
-        end=end,
     )
 
 
-def _history() -> DynamoHistory:
-    """The student page's reader over this process's store (a thin wrapper: one per request)."""
-    return DynamoHistory(cast("DynamoStore", deps().store))  # the deployed store is DynamoDB
+@app.get("/ui/review", include_in_schema=False)
+def ui_review(
+    session: Annotated[str | None, Query(max_length=250)] = None,
+    student: TextQuery = None,
+    done: Annotated[str | None, Query(max_length=250, pattern=SESSION_ID_PATTERN)] = None,
+    cursor: CursorQuery = None,
+) -> Response[str]:
+    return views.review(
+        app.current_event.raw_event,
+        reader=deps().store,
+        sessions=deps().store.get_session,
+        now=datetime.now(UTC),
+        window=deps().config.session_tracking.match_window,
+        session=session,
+        student=student,
+        cursor=cursor,
+        done=done,
+    )
+
+
+@app.post("/ui/review/<session_id>/assign", include_in_schema=False)
+def ui_assign(session_id: SessionIdPath) -> Response[str]:
+    """The review page's form: the same domain function as ``POST /sessions/{id}/assign``."""
+    form = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    return views.assign(
+        app.current_event.raw_event,
+        session_id,
+        form=form,
+        perform=lambda request: review.assign_session(
+            session_id,
+            request,
+            store=deps().store,
+            blobs=deps().blobs,
+            now=datetime.now(UTC),
+            match_window=deps().config.session_tracking.match_window,
+            audit=_audit_assignment,
+        ),
+    )
+
+
+@app.get("/ui/live", include_in_schema=False)
+def ui_live() -> Response[str]:
+    return views.live(app.current_event.raw_event, reader=deps().store, now=datetime.now(UTC))
+
+
+@app.get("/ui/live/data", include_in_schema=False)
+def ui_live_data() -> Response[str]:
+    return views.live_data(app.current_event.raw_event, reader=deps().store, now=datetime.now(UTC))
 
 
 @app.get("/ui/students/<student_id>", include_in_schema=False)
@@ -238,7 +307,7 @@ def ui_student(
     return views.student(
         app.current_event.raw_event,
         student_id,
-        reader=_history(),
+        reader=deps().store,
         now=datetime.now(UTC),
         start=start,
         end=end,

@@ -251,11 +251,11 @@ def test_the_student_page_lists_sessions_newest_first_with_an_older_link(ui, ddb
 
 def test_the_find_forms_redirect_to_the_student_or_session(ui) -> None:
     cookies = signed_in(ui)
-    student = ui("/ui", {"student": "emma_smith"}, cookies=cookies)
+    student = ui("/ui", {"find": "emma_smith"}, cookies=cookies)
     session = ui("/ui", {"session": "emma_smith_20260117_1430"}, cookies=cookies)
     assert (student["statusCode"], student["headers"]["Location"]) == (303, "/ui/students/emma_smith")
     assert (session["statusCode"], session["headers"]["Location"]) == (303, "/ui/sessions/emma_smith_20260117_1430")
-    assert ui("/ui", {"student": "not/a/student"}, cookies=cookies)["statusCode"] == 422
+    assert ui("/ui", {"find": "not/a/student"}, cookies=cookies)["statusCode"] == 422
 
 
 def test_the_start_page_lists_recent_sessions_of_every_student(ui, ddb_store) -> None:

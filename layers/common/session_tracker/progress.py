@@ -13,12 +13,12 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from session_tracker.models import SessionMeta
 from session_tracker.reading import SessionListItem, SessionPage, list_item, student_sessions, time_range
+from session_tracker.store.ports import PageReader
 
 HISTORY_CAP = 1000
 """The most sessions one student page reads for its charts."""
@@ -28,21 +28,8 @@ MONTHLY_AFTER_WEEKS = 26
 """Subjects over time is drawn per month when the range spans more weeks than this."""
 
 
-class StudentHistoryReader(Protocol):
-    """What the student page reads (implemented next to the store; faked in tests)."""
-
-    def student_history(self, student_id: str, *, start: datetime, end: datetime, limit: int) -> list[SessionMeta]:
-        """The student's sessions that started in ``[start, end]``, newest first, at most ``limit``,
-        with only the small fields a list line needs (no transcript, no analysis texts)."""
-        ...
-
-    def session_notes(self, session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``analysis`` (status, progress_update, learning_insights, analyzed_at, error) of each session."""
-        ...
-
-    def list_student_sessions(
-        self, student_id: str, *, start: datetime, end: datetime, limit: int = 20, cursor: str | None = None
-    ) -> tuple[list[SessionMeta], str | None]: ...
+StudentHistoryReader = PageReader
+"""What the student page reads (:class:`session_tracker.store.ports.PageReader`)."""
 
 
 class WeekPoint(BaseModel):
@@ -190,7 +177,7 @@ def student_view(
     history = reader.student_history(student_id, start=low, end=high, limit=cap + 1)
     items = [list_item(m) for m in history[:cap]]
     overview = build_overview(items, truncated=len(history) > cap)
-    page = student_sessions(student_id, store=reader, start=start, end=end, limit=page_size, cursor=cursor)  # type: ignore[arg-type]
+    page = student_sessions(student_id, store=reader, start=start, end=end, limit=page_size, cursor=cursor)
     # The same line everywhere: rows use the history's reading (with the conversation window).
     by_id = {i.session_id: i for i in items}
     page = page.model_copy(update={"sessions": [by_id.get(s.session_id, s) for s in page.sessions]})

@@ -2,7 +2,7 @@
 
 Each mixin implements one caller's protocol of :mod:`session_tracker.store.ports`
 (``dynamo_ingest``, ``dynamo_platform``, ``dynamo_closer``, ``dynamo_analysis``,
-``dynamo_reading``); they share the client, table and transaction helpers of
+``dynamo_reading``, ``dynamo_views``); they share the client, table and transaction helpers of
 ``dynamo_base`` and the key formats of ``keys``. A new access pattern is a new
 ``dynamo_<name>.py`` mixin added to :class:`DynamoStore`'s bases.
 """
@@ -18,13 +18,16 @@ from session_tracker.store.dynamo_platform import PlatformMixin
 from session_tracker.store.dynamo_reading import ReadingMixin
 from session_tracker.store.dynamo_review import ReviewMixin
 from session_tracker.store.dynamo_toolcalls import ToolCallMixin
+from session_tracker.store.dynamo_views import ViewsMixin
 from session_tracker.store.settings import StoreSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoStore(IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, ReadingMixin, ToolCallMixin, ReviewMixin):
+class DynamoStore(
+    IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, ReadingMixin, ToolCallMixin, ReviewMixin, ViewsMixin
+):
     """:class:`~session_tracker.store.ports.SessionStore` on one DynamoDB table."""
 
     @classmethod

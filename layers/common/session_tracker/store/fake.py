@@ -491,6 +491,53 @@ class InMemoryStore:
             return refs, encode_cursor({"gsi3pk": f"DAY#{day:%Y-%m-%d}"}, query, secret=self.cursor_secret)
         return refs, None
 
+    # ------------------------------------------------------------ tutor's pages
+    def _line(self, meta: SessionMeta) -> SessionMeta:
+        """What the pages' projection keeps (see ``dynamo_views.LINE_PATHS``)."""
+        conv = meta.conversation or {}
+        vapi, other = meta.vapi_metadata or {}, meta.platform_metadata or {}
+        return meta.model_copy(
+            deep=True,
+            update={
+                "call_ids": [],
+                "matching": {"strategy": (meta.matching or {}).get("strategy")} if meta.matching else None,
+                "conversation": {k: conv[k] for k in ("started_at", "ended_at") if k in conv} or None,
+                "vapi_metadata": {k: vapi[k] for k in ("cost", "ended_reason") if k in vapi} or None,
+                "platform_metadata": {k: other[k] for k in ("cost_usd", "ended_reason") if k in other} or None,
+                "analysis": {"status": meta.analysis["status"]}
+                if meta.analysis and "status" in meta.analysis
+                else None,
+                "session_summary": None,
+                "created_at": None,
+                "updated_at": None,
+            },
+        )
+
+    def student_history(self, student_id: str, *, start: datetime, end: datetime, limit: int) -> list[SessionMeta]:
+        low, high = iso(start), f"{iso(end)}#\uffff"
+        with self._lock:
+            mine = [s for s in self._sessions.values() if s.meta.student_id == student_id and low <= s.gsi1sk <= high]
+            mine.sort(key=lambda s: s.gsi1sk, reverse=True)
+            return [self._line(s.meta) for s in mine[:limit]]
+
+    def session_lines(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
+        with self._lock:
+            return {sid: self._line(self._sessions[sid].meta) for sid in session_ids if sid in self._sessions}
+
+    def session_notes(self, session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        keys = ("status", "progress_update", "learning_insights", "analyzed_at", "error")
+        with self._lock:
+            return {
+                sid: {k: v for k, v in (self._sessions[sid].meta.analysis or {}).items() if k in keys}
+                for sid in session_ids
+                if sid in self._sessions
+            }
+
+    def session_tools(self, session_id: str) -> set[str]:
+        with self._lock:
+            s = self._sessions.get(session_id)
+            return {rec.function for rec in s.calls.values()} if s else set()
+
     # ------------------------------------------------------------ platform data
     def get_call_link(self, call_id: str) -> CallLink | None:
         with self._lock:

@@ -173,13 +173,38 @@ class SessionFilesStore(SessionReader, Protocol):
     def get_session(self, session_id: str) -> SessionMeta | None: ...
 
 
+class PageReader(SessionReader, Protocol):
+    """The tutor's pages (``/ui``) and the CLI's student view: bounded, projected reads."""
+
+    def student_history(self, student_id: str, *, start: datetime, end: datetime, limit: int) -> list[SessionMeta]:
+        """The student's sessions that started in ``[start, end]``, newest first, at most ``limit``,
+        with the list fields, the conversation window and ``analysis.status`` only."""
+        ...
+
+    def session_lines(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
+        """Those sessions' records with the same projection as :meth:`student_history`."""
+        ...
+
+    def session_notes(self, session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``analysis`` (status, progress_update, learning_insights, analyzed_at, error) of each session."""
+        ...
+
+    def session_tools(self, session_id: str) -> set[str]:
+        """The tool (function) names of a session's logged calls."""
+        ...
+
+    def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]: ...
+
+    def open_sessions_since(self, since: datetime, *, limit: int = 50) -> list[SessionMeta]: ...
+
+
 class SessionStore(
     IngestStore,
     PlatformStore,
     CloserStore,
     AnalysisStore,
     SessionFilesStore,
-    SessionReader,
+    PageReader,
     ToolCallReader,
     ReviewStore,
     Protocol,

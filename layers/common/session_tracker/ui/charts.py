@@ -169,6 +169,7 @@ def heatmap(
     desc: str,
     unit: str,
     chart_id: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> str:
     """Rows x columns of cells shaded by value (0 is empty); columns are time, left to right."""
     chart_id = chart_id or f"chart{next(_ids)}"
@@ -205,8 +206,9 @@ def heatmap(
         anchor = (
             "middle" if len(columns) == 1 else ("start" if c == 0 else ("end" if c == len(columns) - 1 else "middle"))
         )
+        shown = labels[c] if labels else columns[c]
         parts.append(
-            f'<text x="{x:.2f}" y="{y}" text-anchor="{anchor}" font-size="11" fill="{MUTED}">{_e(columns[c])}</text>'
+            f'<text x="{x:.2f}" y="{y}" text-anchor="{anchor}" font-size="11" fill="{MUTED}">{_e(shown)}</text>'
         )
     return _frame(chart_id, title, desc, "".join(parts), height=height)
 

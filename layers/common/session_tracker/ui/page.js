@@ -20,3 +20,53 @@
     });
   });
 })();
+// Live view: poll the fragment with If-None-Match; replace it only when it changed (200),
+// keep it on 304. One timer, no history kept: a page left open for hours holds one copy
+// of the fragment. Paused while the tab is hidden; backs off (up to 30 s) while failing.
+(function () {
+  var box = document.getElementById("live");
+  var state = document.getElementById("live-state");
+  if (!box || !state || !window.fetch) { return; }
+  var src = box.getAttribute("data-src");
+  var etag = box.getAttribute("data-etag") || "";
+  var every = parseInt(box.getAttribute("data-interval") || "2000", 10);
+  var delay = every, timer = null, busy = false;
+  var text = state.querySelector(".text");
+  function show(cls, message) {
+    state.className = "live-state " + cls;
+    text.textContent = message;
+  }
+  function stamp() { return new Date().toLocaleTimeString(); }
+  function schedule() {
+    clearTimeout(timer);
+    if (document.hidden) { show("paused", "Paused while this tab is hidden"); return; }
+    timer = setTimeout(poll, delay);
+  }
+  function poll() {
+    if (busy) { return; }
+    busy = true;
+    var headers = etag ? { "If-None-Match": etag } : {};
+    fetch(src, { headers: headers, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 304) { return null; }
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        etag = r.headers.get("ETag") || "";
+        return r.text();
+      })
+      .then(function (html) {
+        if (html !== null) { box.innerHTML = html; }
+        delay = every;
+        show("on", "Live · updated " + stamp());
+      })
+      .catch(function () {
+        delay = Math.min(delay * 2, 30000);
+        show("error", "Reconnecting… (retry in " + Math.round(delay / 1000) + " s)");
+      })
+      .then(function () { busy = false; schedule(); });
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { delay = every; poll(); } else { schedule(); }
+  });
+  show("on", "Live · updated " + stamp());
+  schedule();
+})();

@@ -7,7 +7,7 @@ one page of the session list and the progress feed of that page.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from session_tracker.length import format_clock, format_duration
@@ -21,8 +21,12 @@ def _minutes(value: float) -> str:
     return f"{value:.0f} min" if value >= 10 else f"{value:.1f} min"
 
 
-def session_rows(items: list[SessionListItem], *, show_student: bool = False) -> str:
-    """Table rows of session list lines (shared by the student page and the session list)."""
+def _started(value: datetime) -> str:
+    return f"{value:%a %d %b %Y %H:%M}"
+
+
+def session_rows(items: list[SessionListItem], *, show_student: bool = False, compact: bool = False) -> str:
+    """Table rows of session list lines (shared by the student page, the session list and the live view)."""
     rows = []
     for s in items:
         flag = ' class="flagged"' if is_flagged(s) else ""
@@ -32,27 +36,33 @@ def session_rows(items: list[SessionListItem], *, show_student: bool = False) ->
             else _e(s.analysis_status or "—")
         )
         student = f'<td><a href="/ui/students/{_seg(s.student_id)}">{_e(s.student_id)}</a></td>' if show_student else ""
+        wide = "" if compact else f"<td>{_e(s.platform or '—')}</td>"
+        subjects = "" if compact else f"<td>{_chips(s.subjects, 'chip subject')}</td>"
         rows.append(
             f"<tr{flag}><td class='id'><a href=\"/ui/sessions/{_seg(s.session_id)}\">{_e(s.session_id)}</a></td>"
-            f"{student}<td>{_e(_when(s.start_time))}</td>"
+            f"{student}<td class='when'>{_e(_started(s.start_time))}</td>"
             f"<td class='num' data-seconds='{s.length_seconds:g}'>{_e(format_clock(s.length_seconds))}</td>"
-            f"<td>{_status(s.status)}</td><td>{_e(s.platform or '—')}</td>"
-            f"<td class='num'>{s.interaction_count}</td><td>{_chips(s.subjects, 'chip subject')}</td>"
+            f"<td>{_status(s.status)}</td>{wide}"
+            f"<td class='num'>{s.interaction_count}</td>{subjects}"
             f"<td class='num'>{_e(_cost(s.cost))}</td><td>{analysis}</td></tr>"
         )
     return "".join(rows)
 
 
-def session_table(items: list[SessionListItem], *, show_student: bool = False, empty: str) -> str:
+def session_table(
+    items: list[SessionListItem], *, show_student: bool = False, compact: bool = False, empty: str
+) -> str:
     if not items:
         return f'<p class="empty">{_e(empty)}</p>'
     student = "<th scope='col'>Student</th>" if show_student else ""
+    wide = "" if compact else "<th scope='col'>Platform</th>"
+    subjects = "" if compact else "<th scope='col'>Subjects</th>"
     return (
         '<table class="list sessions"><thead><tr><th scope="col">Session</th>'
-        f"{student}<th scope='col'>Started</th><th scope='col'>Length</th><th scope='col'>Status</th>"
-        "<th scope='col'>Platform</th><th scope='col'>Calls</th><th scope='col'>Subjects</th>"
+        f"{student}<th scope='col'>Started (UTC)</th><th scope='col'>Length</th><th scope='col'>Status</th>{wide}"
+        f"<th scope='col'>Calls</th>{subjects}"
         "<th scope='col'>Cost</th><th scope='col'>Analysis</th></tr></thead>"
-        f"<tbody>{session_rows(items, show_student=show_student)}</tbody></table>"
+        f"<tbody>{session_rows(items, show_student=show_student, compact=compact)}</tbody></table>"
     )
 
 
@@ -107,6 +117,7 @@ def _charts(view: StudentView) -> str:
         else "No subjects were recorded.",
         unit="sessions",
         chart_id="chart-subjects",
+        labels=[_column_label(c) for c in o.subject_columns],
     )
     kinds = charts.hbar_chart(
         o.data_kinds,
@@ -128,6 +139,16 @@ def _charts(view: StudentView) -> str:
   <section class="card chart-card"><h2>Data requested by kind <span class="muted">(sessions)</span></h2>{kinds}
     {charts.data_table(["Kind", "Sessions"], o.data_kinds, caption="Data requested by kind")}</section>
 </div>"""
+
+
+def _column_label(column: str) -> str:
+    """``2026-10-19`` → ``19 Oct``; ``2026-10`` → ``Oct 2026``."""
+    try:
+        if len(column) == 7:
+            return f"{datetime.strptime(column, '%Y-%m'):%b %Y}"
+        return f"{datetime.strptime(column, '%Y-%m-%d'):%d %b}"
+    except ValueError:
+        return column
 
 
 def format_duration_minutes(minutes: float) -> str:
@@ -216,7 +237,7 @@ def student_page(view: StudentView, *, nonce: str) -> str:
 {_charts(view)}
 <div class="columns student-cols">
   <section class="card"><h2>Sessions <span class="muted">(newest first)</span></h2>
-    {session_table(view.page.sessions, empty="No sessions for this student in this range.")}
+    {session_table(view.page.sessions, compact=True, empty="No sessions for this student in this range.")}
     <p class="pager">{" ".join(pager)}</p></section>
   {_feed(view)}
 </div>"""
