@@ -104,12 +104,14 @@ class Browser:
                 continue
 
     # ------------------------------------------------------------------ pages
-    def goto(self, url: str, *, timeout: float = 60) -> None:
+    def goto(self, url: str, *, timeout: float = 60, lands_on: str | None = None) -> None:
+        """Navigate and wait until ``lands_on`` (default ``url``; a redirect lands elsewhere) has loaded."""
         self.events.clear()
         self.send("Page.navigate", url=url)
         self._wait_event("Page.loadEventFired", timeout)
-        # A load event of an earlier navigation (a meta refresh) may have come first.
-        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'", timeout=timeout)
+        # A load event of an earlier navigation (a redirect, a meta refresh) may have come first.
+        expected = json.dumps(lands_on or url)
+        self.wait_for(f"location.href === {expected} && document.readyState === 'complete'", timeout=timeout)
 
     def js(self, expression: str) -> Any:
         out = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
