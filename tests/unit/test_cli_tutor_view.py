@@ -177,7 +177,8 @@ def test_usage_reads_over_the_api(monkeypatch) -> None:
         "__init__",
         lambda self, url, token, **kw: real(self, url, token, transport=httpx.MockTransport(handler)),
     )
-    result = CliRunner().invoke(app, ["usage", "--date", "2026-01-05", "--token", "tok"])
+    no_table = {"TABLE_NAME": None, "SESSION_TRACKER_TABLE": None}  # set by other tests' stacks
+    result = CliRunner().invoke(app, ["usage", "--date", "2026-01-05", "--token", "tok"], env=no_table)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["sessions"] == 3
     assert (seen[0].url.path, seen[0].url.params["date"]) == ("/usage", "2026-01-05")
