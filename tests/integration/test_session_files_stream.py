@@ -168,3 +168,18 @@ def test_with_auto_save_off_nothing_is_written(wired, ddb_store, tmp_path, monke
     drain(poller, lambda: poller.delivery.invocations >= 1)
     assert not file_of(root, sid).exists()
     assert poller.dead_letters == []
+
+
+def test_a_write_that_keeps_failing_is_retried_then_dead_lettered(wired, ddb_store, tmp_path, monkeypatch) -> None:
+    poller, _ = wired
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the folder should be: every write fails")
+    monkeypatch.setenv("SESSION_FILES_DIR", str(blocked))
+    runtime.reset()  # no instance is loaded yet: the first one makes its sink from this place
+    sid = log(ddb_store, call(at=AT))
+    close(ddb_store, AT + minutes(30))
+    drain(poller, lambda: bool(poller.dead_letters), timeout=60)
+    (dead,) = poller.dead_letters
+    assert dead["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert [r["Keys"]["PK"]["S"] for r in dead["records"]] == [f"SESSION#{sid}"]
+    assert poller.delivery.invocations == 6  # the first try and MaximumRetryAttempts: 5
