@@ -151,6 +151,17 @@ def test_call_analyzed_before_call_ended_keeps_the_analysis(handlers, ddb_store,
     assert stored.conversation["call_ids"] == ["call_45802f38266558e95adfd946609"]
 
 
+def test_list_lines_show_the_cost_of_retell_and_elevenlabs_sessions(handlers, ddb_store) -> None:
+    from session_tracker import reading
+
+    retell_post(handlers, platform_sample_raw("retell", "call_analyzed.phone_inbound"))
+    eleven_post(handlers, platform_sample_raw("elevenlabs", "post_call_transcription.phone_twilio"))
+    page = reading.student_sessions("emma_smith", store=ddb_store)
+    costs = {item.platform: (item.cost, item.ended_reason) for item in page.sessions}
+    assert costs["retell"] == (pytest.approx(0.054267), "agent_hangup")
+    assert costs["elevenlabs"] == (pytest.approx(0.035566), "Call ended by remote party")
+
+
 def test_a_retell_redelivery_is_stored_once(handlers, ddb_store) -> None:
     raw = platform_sample_raw("retell", "call_analyzed.phone_inbound")
     _, first = retell_post(handlers, raw)

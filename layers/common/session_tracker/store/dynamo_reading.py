@@ -43,6 +43,7 @@ _LIST_ATTRS = (
     "call_ids",
     "matching",
     "vapi_metadata",
+    "platform_metadata",  # cost and ended reason of every platform on list lines
     "created_at",
     "updated_at",
     *_GSI1_KEYS,

@@ -41,7 +41,7 @@ from session_tracker.store.cursors import InvalidCursor, decode_cursor, encode_c
 from session_tracker.store.keys import ASSIGN_PREFIX
 
 _LARGE = ("matching", "vapi_metadata", "platform_metadata", "session_summary", "analysis", "created_at", "updated_at")
-_NOT_LISTED = ("conversation", "platform_metadata", "session_summary", "analysis")
+_NOT_LISTED = ("conversation", "session_summary", "analysis")
 _GSI1_KEYS = ("PK", "SK", "gsi1pk", "gsi1sk")
 _GSI3_KEYS = ("PK", "SK", "gsi3pk", "gsi3sk")
 
