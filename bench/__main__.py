@@ -13,7 +13,7 @@ from bench.stats import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MODULES = ["ingest", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching", "ui"]
+MODULES = ["ingest", "storage", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching", "ui"]
 
 
 def _table(rows: list[list[str]]) -> str:

@@ -320,3 +320,28 @@ def test_a_call_id_linked_to_another_students_session_is_never_re_pointed(store)
     log(store, call(student="bob", call_id="call-B", at=T0 + minutes(2)))
     log(store, call(student="alice", call_id="call-B", at=T0 + minutes(3)))
     assert store.get_call_link("call-B").student_id == "bob"
+
+
+def _open_key(store, session_id: str) -> str:
+    item = store.client.get_item(
+        TableName=store.table_name, Key={"PK": {"S": f"SESSION#{session_id}"}, "SK": {"S": "META"}}
+    )["Item"]
+    return item["gsi2sk"]["S"]
+
+
+def test_the_open_session_key_moves_only_when_a_call_enters_a_new_five_minute_bucket(dynamo_store) -> None:
+    sid = log(dynamo_store, call(at=T0))[0].session_id  # T0 = 14:30:05
+    log(dynamo_store, call(at=T0 + minutes(3)))
+    assert _open_key(dynamo_store, sid) == "2026-01-17T14:30:00.000000Z"
+    log(dynamo_store, call(at=T0 + minutes(6)))
+    assert _open_key(dynamo_store, sid) == "2026-01-17T14:35:00.000000Z"
+
+
+def test_a_session_found_early_through_its_bucket_is_left_open_until_it_is_due(store) -> None:
+    from session_tracker.lifecycle import close_idle_sessions
+
+    sid = log(store, call(at=T0), call(at=T0 + minutes(4)))[0].session_id  # bucket 14:30, last 14:34:05
+    early = close_idle_sessions(store=store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
+    assert early.closed == [] and store.get_session(sid).status == "active"
+    due = close_idle_sessions(store=store, now=T0 + minutes(15), timeout=TIMEOUT, request_analysis=False, workers=1)
+    assert due.closed == [sid]

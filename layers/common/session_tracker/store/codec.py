@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from session_tracker.models import Head, Interaction, SessionMeta, iso
-from session_tracker.store.keys import day_index_keys, interaction_key, open_shard, session_key
+from session_tracker.store.keys import day_index_keys, interaction_key, open_bucket, open_shard, session_key
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -84,7 +84,7 @@ def meta_to_item(meta: SessionMeta, *, expires_at: int | None) -> dict[str, Any]
     }
     if meta.status == "active":
         item["gsi2pk"] = open_shard(meta.session_id)
-        item["gsi2sk"] = iso(meta.last_activity)
+        item["gsi2sk"] = open_bucket(meta.last_activity)
     for name in _META_JSON_FIELDS:
         item[name] = getattr(meta, name)
     return item

@@ -39,6 +39,7 @@ from session_tracker.store.keys import (
     day_index_keys,
     head_key,
     marker_key,
+    open_bucket,
     session_key,
 )
 
@@ -163,7 +164,10 @@ class DynamoBase:
             sets.append("platform = if_not_exists(platform, :platform)")
             values["platform"] = platforms[0]
         if new_last is not None:
-            sets += ["last_activity = :last", "gsi2sk = :last"]
+            sets.append("last_activity = :last")
+            if open_bucket(new_last) != open_bucket(meta.last_activity):
+                sets.append("gsi2sk = :bucket")  # only when the call enters a new bucket
+                values["bucket"] = open_bucket(new_last)
             conds.append("last_activity <= :last")
             values["last"] = iso(new_last)
         if new_start is not None:

@@ -24,6 +24,7 @@ from session_tracker.store.keys import (
     GSI1,
     head_key,
     marker_key,
+    open_bucket,
     open_shard,
 )
 
@@ -148,14 +149,15 @@ class IngestMixin(DynamoBase):
         update = self._meta_update(
             meta, records, new_last=new_last if moved else None, new_start=None, student_guard=False, now=now
         )["Update"]
-        # Back into the sparse open-session index (GSI2); gsi2sk is already set when last_activity moved.
-        reopen = "#status = :active, gsi2pk = :g2pk, " + ("" if moved else "gsi2sk = :g2sk, ")
+        # Back into the sparse open-session index (GSI2), keyed by the bucket of its new last activity.
+        reopen = "#status = :active, gsi2pk = :g2pk, gsi2sk = :g2sk, "
+        update["UpdateExpression"] = update["UpdateExpression"].replace(", gsi2sk = :bucket", "")
         update["UpdateExpression"] = update["UpdateExpression"].replace("SET ", f"SET {reopen}", 1) + " REMOVE end_time"
         update["ConditionExpression"] += " AND #status = :closedstatus"
         update["ExpressionAttributeNames"] = {**update.get("ExpressionAttributeNames", {}), "#status": "status"}
         reopen_values = {"active": "active", "closedstatus": "closed", "g2pk": open_shard(head.session_id)}
-        if not moved:
-            reopen_values["g2sk"] = iso(new_last)
+        reopen_values["g2sk"] = open_bucket(new_last)
+        update["ExpressionAttributeValues"].pop(":bucket", None)
         update["ExpressionAttributeValues"].update(_values(**reopen_values))
         tx.add("meta_update", {"Update": update})
         calls = {rec.call_id for rec in records if rec.call_id and rec.call_id != head.call_id}

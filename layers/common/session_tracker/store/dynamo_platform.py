@@ -35,6 +35,7 @@ from session_tracker.store.keys import (
     call_key,
     delivery_key,
     head_key,
+    open_bucket,
     session_key,
 )
 
@@ -94,7 +95,8 @@ class PlatformMixin(DynamoBase):
             kwargs: dict[str, Any] = {
                 "IndexName": GSI2,
                 "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk >= :since",
-                "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", since=iso(since)),
+                # gsi2sk is a bucket floor (keys.open_bucket): compare with the bucket of ``since``
+                "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", since=open_bucket(since)),
                 "Limit": limit,
             }
             out = self.client.query(TableName=self.table_name, **kwargs)

@@ -46,6 +46,23 @@ def delivery_key(delivery_id: str) -> dict[str, str]:
     return {"PK": f"DELIVERY#{delivery_id}", "SK": "DELIVERY"}
 
 
+OPEN_BUCKET = timedelta(minutes=5)
+"""Granularity of the open-session index key: a call moves ``gsi2sk`` only into a new bucket."""
+
+
+def open_bucket(last_activity: datetime) -> str:
+    """``gsi2sk`` of an open session: its last activity floored to :data:`OPEN_BUCKET`.
+
+    Most calls land in the bucket of the call before, so they do not rewrite the GSI2 entry
+    (2 index writes each). The key is at most 5 minutes older than the real last activity:
+    the closer finds a session up to that much early and skips it after reading the record,
+    and matching widens its window by a bucket.
+    """
+    at = to_utc(last_activity)
+    step = int(OPEN_BUCKET.total_seconds())
+    return iso(datetime.fromtimestamp(int(at.timestamp()) // step * step, tz=at.tzinfo))
+
+
 def open_shard(session_id: str) -> str:
     return f"OPEN#{zlib.crc32(session_id.encode()) % OPEN_SHARDS}"
 
