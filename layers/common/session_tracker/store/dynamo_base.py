@@ -36,10 +36,8 @@ from session_tracker.store.codec import (
 from session_tracker.store.keys import (
     MARKER_TTL,
     call_key,
-    day_index_keys,
     head_key,
     marker_key,
-    open_bucket,
     session_key,
 )
 
@@ -131,66 +129,6 @@ class DynamoBase:
             # Never re-point a link that belongs to another student (only the unmatched bucket's).
             condition = "attribute_not_exists(PK) OR student_id IN (:student, :unknown)"
             tx.add("call", self._put(item, condition, student=student_id, unknown=UNKNOWN_STUDENT))
-
-    def _meta_update(
-        self,
-        meta: SessionMeta,
-        records: Sequence[Interaction],
-        *,
-        new_last: datetime | None,
-        new_start: datetime | None,
-        student_guard: bool,
-        now: datetime,
-    ) -> dict[str, Any]:
-        sets = ["updated_at = :now", "expires_at = :exp"]
-        conds = ["attribute_exists(PK)"]
-        values: dict[str, Any] = {
-            "now": iso(now),
-            "n": len(records),
-            "exp": self.expires_at(max(new_last or meta.last_activity, meta.last_activity)) or 0,
-        }
-        adds = ["interaction_count :n"]
-        for attr in ("subjects", "data_provided"):
-            merged = {v for rec in records for v in getattr(rec, attr)}
-            if merged:
-                adds.append(f"{attr} :{attr}")
-                values[attr] = merged
-        calls = {rec.call_id for rec in records if rec.call_id}
-        if calls:
-            adds.append("call_ids :calls")
-            values["calls"] = calls
-        platforms = [rec.platform for rec in records if rec.platform]
-        if platforms:
-            sets.append("platform = if_not_exists(platform, :platform)")
-            values["platform"] = platforms[0]
-        if new_last is not None:
-            sets.append("last_activity = :last")
-            if open_bucket(new_last) != open_bucket(meta.last_activity):
-                sets.append("gsi2sk = :bucket")  # only when the call enters a new bucket
-                values["bucket"] = open_bucket(new_last)
-            conds.append("last_activity <= :last")
-            values["last"] = iso(new_last)
-        if new_start is not None:
-            sets += ["start_time = :start", "gsi1sk = :g1", "gsi3pk = :g3pk", "gsi3sk = :g1"]
-            conds.append("start_time >= :start")
-            values["start"] = iso(new_start)
-            values["g1"] = f"{iso(new_start)}#{meta.session_id}"
-            values["g3pk"] = day_index_keys(new_start, meta.session_id)["gsi3pk"]
-        if student_guard:
-            conds.append("student_id = :student")
-            values["student"] = meta.student_id
-        if self.retention_days <= 0:
-            sets.remove("expires_at = :exp")
-            del values["exp"]
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": serialize(session_key(meta.session_id)),
-                "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
-                "ConditionExpression": " AND ".join(conds),
-                "ExpressionAttributeValues": _values(**values),
-            }
-        }
 
     def _head_item(self, head: Head) -> dict[str, Any]:
         return {
