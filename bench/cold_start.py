@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ INGEST_AND_WEBHOOKS = (
     "WebhookRetellFunction",
     "WebhookElevenLabsFunction",
 )
+_BLOB_DIR = tempfile.mkdtemp(prefix="coldstart-blobs-")
 TARGET_INGEST = 1.3
 TARGET_OTHERS = 1.5
 
@@ -209,6 +211,7 @@ def _env(endpoint: str, function: str | None) -> dict[str, str]:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "SESSION_CONFIG": str(ROOT / "session_config.yaml"),
             "SESSION_FILES_BUCKET": "bench-session-files",  # never written: the first record names no session
+            "BLOB_DIR": _BLOB_DIR,  # transcripts offloaded to a directory, as in the local stack
         }
     )
     if function:
