@@ -152,6 +152,8 @@ def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_s
         if method in ("POST", "PUT", "PATCH"):
             path = re.sub(r"\{[^}]+\}", "barrage_seed_20260501_1000", route.path)
             for body in BODIES:
+                if len(body) > 60_000 and not path.startswith(("/interactions", "/webhook")):
+                    continue  # the large issue-13 bodies go to the routes whose limit admits them
                 response = http.request(method, path, headers=_headers(route.path, body), content=body)
                 requests += 1
                 _check(response, f"{method} {path} body={body[:40]!r}", failures, statuses)
