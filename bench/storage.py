@@ -409,7 +409,8 @@ def _figures(out: dict[str, Any]) -> list[tuple[str, str, Any, bool]]:
 
 def render(out: dict[str, Any]) -> str:
     steady, cost = out["steady_state"], out["cost_per_million"]
-    before = {label: value for label, _, value, _ in _figures(_baseline())} if _baseline() else {}
+    baseline = _baseline()
+    before = {label: value for label, _, value, _ in _figures(baseline)} if baseline else {}
     ratio = _ingest_ratio()
     rows = [["figure", "target", "v1 before #14 (main 2e293b5)", "measured", "met"]]
     for label, target, value, ok in _figures(out):

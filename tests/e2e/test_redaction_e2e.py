@@ -119,6 +119,16 @@ def test_an_email_and_a_phone_number_are_never_stored_sent_or_logged(local_stack
     assert "[EMAIL]" in blobs
     _never_holds(blobs, "the blob store")
 
+    # auto_save: the completed session's file is written from the stored (redacted) session
+    session_file = Path(local_stack.session_files_dir) / f"date={started:%Y-%m-%d}" / f"{session_id}.json"
+    deadline = time.monotonic() + 30
+    while not session_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert session_file.exists(), "the completed session was saved as a file"
+    saved = session_file.read_text(encoding="utf-8")
+    assert "[EMAIL]" in saved
+    _never_holds(saved, "the session file")
+
     asked = [r for r in openai_server.completions() if session_id in r.text or student in r.text]
     assert asked, "the analysis request reached the fake OpenAI server"
     for request in asked:
