@@ -18,6 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-ui-token"
+READ_TOKEN = "bench-ui-read-token"  # pages need the read scope; the ingest token no longer reads
 SESSIONS = 500
 STUDENT = "bench_ui_many"
 SINGLE = "bench_ui_one"
@@ -105,6 +106,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             data_dir=None,
             backend="dynamodb-local",
             ingest_token=TOKEN,
+            read_token=READ_TOKEN,
             vapi_secret="bench-vapi",
             run_schedules=False,
             run_streams=False,
@@ -124,7 +126,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         _seed(store, STUDENT, SESSIONS)
         _seed(store, SINGLE, 1)
         seeded_s = round(time.monotonic() - t0, 1)
-        http = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        http = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {READ_TOKEN}"}, timeout=60)
         page = http.get(f"/ui/students/{STUDENT}")
         page.raise_for_status()
         assert page.text.count('<rect class="bar') >= SESSIONS, "every session is a bar"

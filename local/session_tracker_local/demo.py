@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -332,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         print("seeding the demo through the API ...")
         seed(stack.url, ingest_token=stack.ingest_token, vapi_secret=stack.vapi_secret, now=now)
         time.sleep(1)
-        print(f"\nOpen {stack.url}/ui?token={stack.ingest_token}")
+        # pages need the read scope (the ingest token no longer reads); URL-encoded like the banner's link
+        print(f"\nOpen {stack.url}/ui?token={quote(stack.read_token, safe='')}")
         print("  (analyses from the fake model appear within a minute; Ctrl-C stops the demo)")
         sys.stdout.flush()
         stopped.wait()
