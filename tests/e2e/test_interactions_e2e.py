@@ -73,6 +73,7 @@ ROUTE_SCOPES: dict[str, str | None] = {
     "POST /ui/sign-in": "read",
     "DELETE /students/{student_id}": "admin",
     "POST /sessions/{session_id}/assign": "admin",
+    "POST /ui/review/{session_id}/assign": "admin",  # the review queue's form post
     "GET /audit": "admin",
     "GET /keys": "admin",
     "POST /keys": "admin",
