@@ -1,66 +1,57 @@
-"""`make demo` seeds a stack through its public routes: a new user sees several students with
-weeks of sessions and VAPI reports, the review queue and a lesson running now."""
+"""`make demo` (``python -m session_tracker_local.demo``) seeds a stack of its own through the public
+routes: a new user sees several students with weeks of sessions and VAPI reports, the review queue
+and a lesson running now. Run as a subprocess, as `make demo` runs it: a second stack inside the
+test process would share (and, on stop, break) the e2e stack's environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
-import pytest
-
-READ = {"Authorization": "Bearer demo-read-token"}
 
 
-@pytest.fixture
-def demo_stack(root) -> Iterator[object]:
-    """A stack of its own: the demo's students (emma_smith, ...) must not meet other e2e tests' data."""
-    from session_tracker_local.stack import LocalStack, StackOptions
+def _wait_for_link(log: Path, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> tuple[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        found = re.search(r"Open (http://\S+)/ui\?token=(\S+)", text)
+        if found:
+            return found.group(1), unquote(found.group(2))
+        assert proc.poll() is None, f"the demo exited early:\n{text[-3000:]}"
+        time.sleep(0.25)
+    raise AssertionError(f"the demo printed no sign-in link within {timeout}s")
 
-    stack = LocalStack(
-        StackOptions(
-            root=root,
-            port=0,
-            data_dir=None,
-            ingest_token="demo-ingest-token",
-            read_token="demo-read-token",
-            admin_token="demo-admin-token",
-            vapi_secret="demo-vapi-secret",
-            run_schedules=False,
-            run_streams=False,
-            extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
+
+def test_make_demo_serves_weeks_of_sessions_the_review_queue_and_a_live_lesson(root, tmp_path) -> None:
+    from session_tracker_local.demo import STUDENTS
+
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "session_tracker_local.demo", "--port", "0"],
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
         )
-    ).start()
     try:
-        yield stack
+        url, token = _wait_for_link(log, proc)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            for student in STUDENTS:
+                listed = http.get(f"/students/{student.student_id}/sessions", params={"from": "2000-01-01T00:00:00Z"})
+                assert listed.status_code == 200, listed.text
+                assert len(listed.json()["sessions"]) >= 2, f"{student.student_id} has weeks of sessions"
+                page = http.get(f"/ui/students/{student.student_id}")
+                assert page.status_code == 200 and "<svg" in page.text, "the student page draws its charts"
+            review = http.get("/ui/review")
+            assert review.status_code == 200 and "unmatched" in review.text
+            assert http.get("/ui/live/data").status_code == 200
     finally:
-        stack.stop()
-
-
-def test_the_demo_seeds_weeks_of_sessions_the_review_queue_and_a_live_lesson(demo_stack) -> None:
-    from session_tracker_local.demo import STUDENTS, seed
-
-    now = datetime.now(UTC)
-    said: list[str] = []
-    demo = seed(
-        demo_stack.url, ingest_token="demo-ingest-token", vapi_secret="demo-vapi-secret", now=now, say=said.append
-    )
-    assert len(said) == 3 and demo.sessions >= 3 * len(STUDENTS)
-
-    with httpx.Client(base_url=demo_stack.url, headers=READ, timeout=30) as http:
-        seen = 0
-        for student in STUDENTS:
-            listed = http.get(f"/students/{student.student_id}/sessions", params={"from": "2000-01-01T00:00:00Z"})
-            assert listed.status_code == 200, listed.text
-            sessions = listed.json()["sessions"]
-            assert len(sessions) >= 2, f"{student.student_id} has weeks of sessions"
-            seen += len(sessions)
-            page = http.get(f"/ui/students/{student.student_id}")
-            assert page.status_code == 200 and "<svg" in page.text, "the student page draws its charts"
-        assert seen >= demo.sessions, "every planned session is there (plus the live lesson)"
-
-        review = http.get("/ui/review")
-        assert review.status_code == 200
-        assert review.text.count("unmatched") >= 1, "the review queue holds the demo's unmatched calls"
-        live = http.get("/ui/live/data")
-        assert live.status_code == 200, live.text
+        proc.terminate()
+        proc.wait(timeout=60)
