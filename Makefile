@@ -22,7 +22,7 @@ PIP_PACKAGES := -e ".[dev]" -e "./clients[mcp,fastmcp,otel]" -e "./cli[table,que
 export SAM_CLI_TELEMETRY=0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: demo test-lambda-python lint-ruff lint-mypy lint-packaging lint-template layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
+.PHONY: demo test-tools test-lambda-python lint-ruff lint-mypy lint-packaging lint-template layer-requirements install ddb-local sam-cli chromium run test test-unit test-integration test-e2e lint format bench openapi build deploy clean
 
 install: $(STAMP)
 
@@ -80,19 +80,26 @@ test: install ddb-local sam-cli chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
 	@$(MAKE) --no-print-directory test-lambda-python
 
-# The unit suite on the Lambda runtime's Python (3.12 per template.yaml) in its own venv; skipped
-# with a notice when that interpreter is not installed or is the one the main venv already uses.
+# The unit and tool suites on the Lambda runtime's Python (3.12 per template.yaml) in its own venv
+# (the tool suite's import and cold-start probes load every handler the way Lambda does; the
+# cfn-lint/sam checks do not depend on the interpreter and run once, above); skipped with a notice
+# when that interpreter is not installed or is the one the main venv already uses.
 test-lambda-python:
 	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
-	  echo "NOTICE: python$(LAMBDA_PY_VERSION) (the Lambda runtime, template.yaml) not found - unit suite NOT run on it"; \
+	  echo "NOTICE: python$(LAMBDA_PY_VERSION) (the Lambda runtime, template.yaml) not found - unit and tool suites NOT run on it"; \
 	elif [ "$$($(LAMBDA_PYTHON) -c 'import sys; print(sys.version_info[:2])')" = "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" ]; then \
 	  echo "the main venv already runs python$(LAMBDA_PY_VERSION)"; \
 	else $(MAKE) --no-print-directory $(LAMBDA_STAMP) && \
-	  echo "unit suite on the Lambda runtime's python$(LAMBDA_PY_VERSION) ($(LAMBDA_PYTHON))" && \
-	  $(LAMBDA_VENV)/bin/python -m pytest tests/unit -q $(PYTEST_ARGS); fi
+	  echo "unit and tool suites on the Lambda runtime's python$(LAMBDA_PY_VERSION) ($(LAMBDA_PYTHON))" && \
+	  $(LAMBDA_VENV)/bin/python -m pytest tests/unit tests/tools --ignore=tests/tools/test_template_tools.py -q $(PYTEST_ARGS); fi
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Tests that start processes or external tools: import probes in fresh interpreters, cold start,
+# the CLI's startup, the proxy as a process, cfn-lint and sam validate.
+test-tools: install sam-cli
+	$(PY) -m pytest tests/tools $(PYTEST_ARGS)
 
 test-integration: install ddb-local
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)

@@ -13,7 +13,18 @@ from bench.stats import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MODULES = ["ingest", "storage", "mcp_overhead", "cold_start", "throughput", "scale", "session_files", "matching", "ui"]
+MODULES = [
+    "ingest",
+    "storage",
+    "mcp_overhead",
+    "cold_start",
+    "throughput",
+    "scale",
+    "session_files",
+    "matching",
+    "ui",
+    "cli_startup",
+]
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -228,6 +239,16 @@ def targets(results: dict[str, Any]) -> list[str]:
                 f"{ui['page_500']['median_ms']:.0f} ms median, {ui['page_500']['p99_ms']:.0f} ms p99; "
                 f"{ui['reads_500']['items']} items in {ui['reads_500']['requests']} requests",
                 _yes(ui["meets_target"]),
+            ]
+        )
+    cli = results.get("cli_startup")
+    if cli:
+        row = cli["rows"]["session-tracker --help"]
+        rows.append(
+            [
+                f"`session-tracker --help` under {cli['target_seconds']:g} s",
+                f"{row['median_ms']:.0f} ms median, {row['p99_ms']:.0f} ms p99",
+                _yes(cli["meets_target"]),
             ]
         )
     if len(rows) == 1:

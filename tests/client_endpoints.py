@@ -99,3 +99,8 @@ def refused_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def jsonrpc_request(i: Any, method: str = "tools/call", **params: Any) -> bytes:
+    """One JSON-RPC request line, as an MCP client writes it to a stdio server."""
+    return json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}).encode() + b"\n"

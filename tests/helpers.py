@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +23,32 @@ def call(
     student: str = "emma_smith", at: datetime = T0, function: str = "get_student_context", **extra: Any
 ) -> InteractionIn:
     return InteractionIn(student_id=student, function=function, timestamp=at, **extra)
+
+
+def dependency_closure(dist: str, extras: frozenset[str] = frozenset()) -> set[str]:
+    """Every distribution that installing ``dist[extras]`` pulls in (normalised names), read
+    from the installed metadata."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [(dist, extras)]
+    while todo:
+        name, wanted = todo.pop()
+        key = normalise(name)
+        if key in seen and not wanted:
+            continue
+        seen.add(key)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            env = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(e) for e in env):
+                todo.append((req.name, frozenset(req.extras)))
+    return seen
+
+
+def normalise(dist: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
 
 
 def minutes(n: float) -> timedelta:

@@ -4,12 +4,12 @@ installs that bring only what each audience needs (read from the installed metad
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from helpers import dependency_closure
 from packaging.requirements import Requirement
 
 import session_tracker
@@ -29,24 +29,6 @@ SERVER_ONLY = {"moto", "openai", "aws-lambda-powertools", "boto3", "botocore"}
 def _project(name: str) -> dict[str, object]:
     project: dict[str, object] = tomllib.loads(PYPROJECTS[name].read_text())["project"]
     return project
-
-
-def _closure(dist: str, extras: frozenset[str] = frozenset()) -> set[str]:
-    """Every distribution that installing ``dist[extras]`` pulls in (normalised names)."""
-    seen: set[str] = set()
-    todo = [(dist, extras)]
-    while todo:
-        name, wanted = todo.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in seen and not wanted:
-            continue
-        seen.add(key)
-        for line in metadata.requires(name) or []:
-            req = Requirement(line)
-            env = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
-            if req.marker is None or any(req.marker.evaluate(e) for e in env):
-                todo.append((req.name, frozenset(req.extras)))
-    return seen
 
 
 @pytest.mark.parametrize("name", sorted(PYPROJECTS))
@@ -89,7 +71,7 @@ def test_the_layer_leaves_boto3_to_the_lambda_runtime_and_ships_no_test_tools() 
 def test_client_depends_on_httpx_only() -> None:
     base = [Requirement(r) for r in metadata.requires("session-tracker-client") or [] if "extra ==" not in r]
     assert [r.name for r in base] == ["httpx"]
-    assert _closure("session-tracker-client") <= {
+    assert dependency_closure("session-tracker-client") <= {
         "session-tracker-client",
         "httpx",
         "anyio",
@@ -112,13 +94,13 @@ def test_client_and_cli_console_scripts() -> None:
 
 
 def test_cli_installs_without_moto_openai_powertools_or_boto3() -> None:
-    pulled = _closure("session-tracker-cli")
+    pulled = dependency_closure("session-tracker-cli")
     assert {"httpx", "typer", "rich", "session-tracker-client", "tutor-session-tracker"} <= pulled
     assert not pulled & SERVER_ONLY, pulled & SERVER_ONLY
 
 
 def test_cli_table_extra_brings_boto3_and_still_no_moto_openai_or_powertools() -> None:
-    pulled = _closure("session-tracker-cli", frozenset({"table"}))
+    pulled = dependency_closure("session-tracker-cli", frozenset({"table"}))
     assert "boto3" in pulled
     assert not pulled & {"moto", "openai", "aws-lambda-powertools"}
 
@@ -126,7 +108,7 @@ def test_cli_table_extra_brings_boto3_and_still_no_moto_openai_or_powertools() -
 def test_local_stack_is_a_private_development_package() -> None:
     classifiers = metadata.metadata("session-tracker-local").get_all("Classifier") or []
     assert "Private :: Do Not Upload" in classifiers
-    assert "moto" in _closure("session-tracker-local")
+    assert "moto" in dependency_closure("session-tracker-local")
 
 
 def _make_prerequisites(target: str) -> list[str]:
