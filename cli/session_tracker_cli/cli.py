@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from session_tracker_cli import DEFAULT_URL, progress_cli, pull_cli, reading_cli
+from session_tracker_cli import DEFAULT_URL, progress_cli, pull_cli, reading_cli, rights_cli
 
 app = typer.Typer(
     name="session-tracker",
@@ -145,6 +145,8 @@ reading_cli.register(app)
 pull_cli.register(app)
 # The tutor's view in a terminal: students, student S, and the demo (progress_cli.py).
 progress_cli.register(app)
+# Student data rights: keys create|list|revoke (rights_cli.py).
+rights_cli.register(app)
 
 
 @app.command()

@@ -14,7 +14,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import analysis, coldstart, reading, review
+from session_tracker import analysis, apikeys, coldstart, reading, review
+from session_tracker.access import KEY_NAME_PATTERN
 from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
 from session_tracker.models import ID_PATTERN, AnalysisUsage, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
@@ -215,6 +216,54 @@ def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignReque
         match_window=deps().config.session_tracking.match_window,
         audit=_audit_assignment,
     )
+
+
+# ------------------------------------------------------------------------ API keys
+KeyNamePath = Annotated[str, Path(pattern=KEY_NAME_PATTERN, description="The key's name.")]
+
+
+@app.post(
+    "/keys",
+    status_code=201,
+    summary="Create a named API key",
+    description="A new bearer credential of the given scope (ingest, read or admin), e.g. one per tutor "
+    "or per MCP server. The answer holds the key this once; the table keeps only its SHA-256. "
+    "409 when an active key has that name.",
+    tags=["keys"],
+    security=[BEARER_SCHEME],
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"model": apikeys.KeyCreated}}},
+        409: {"description": "The name is taken", "content": {"application/problem+json": {"model": Problem}}},
+    },
+)
+def create_api_key(body: Annotated[apikeys.KeyCreate, Body()]) -> Response[str]:
+    created = apikeys.create_key(body, store=deps().store, now=datetime.now(UTC), cache=authenticator())
+    return Response(201, "application/json", created.model_dump_json(), headers={"Cache-Control": "no-store"})
+
+
+@app.get(
+    "/keys",
+    summary="List the named API keys",
+    description="Name, scope, created, last used and revoked time of every key - never the key. "
+    "`last_used` is written at most once per key per 5 minutes per running function.",
+    tags=["keys"],
+    security=[BEARER_SCHEME],
+)
+def list_api_keys() -> apikeys.KeyList:
+    return apikeys.list_keys(store=deps().store)
+
+
+@app.delete(
+    "/keys/<name>",
+    summary="Revoke a named API key",
+    description="The key is refused at once by the function that revoked it and within 60 s by every "
+    "other (named keys are cached 30 s per warm function). 404 when no active key has that name.",
+    tags=["keys"],
+    security=[BEARER_SCHEME],
+    responses={404: {"description": "No such active key", "content": {"application/problem+json": {"model": Problem}}}},
+)
+def revoke_api_key(name: KeyNamePath) -> apikeys.KeyRevoked:
+    return apikeys.revoke_key(name, store=deps().store, now=datetime.now(UTC), cache=authenticator())
 
 
 # ------------------------------------------------------------------- session pages (/ui)

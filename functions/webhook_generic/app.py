@@ -17,7 +17,7 @@ from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
 from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import adapters, parse_session_data
-from session_tracker.runtime import authenticator_for, deps
+from session_tracker.runtime import authenticator_for, deps, table_keys
 
 app = make_app()
 
@@ -64,7 +64,7 @@ def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
 def _authenticator() -> Authenticator:
     """Scope credentials; ``webhooks.generic.auth_token``, when it differs, is one more ingest token."""
     config = deps().config
-    return authenticator_for(config, extra_ingest=(config.webhooks.generic.auth_token,))
+    return authenticator_for(config, keys=table_keys, extra_ingest=(config.webhooks.generic.auth_token,))
 
 
 _bearer = scope_gate(_authenticator)

@@ -107,6 +107,8 @@ class KeyRecord:
     key_hash: str
     revoked: bool = False
     last_used: datetime | None = None
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class KeyLookup(Protocol):
@@ -209,6 +211,15 @@ class Authenticator:
             return None
         record = self._cached(self._by_name, name, lambda: store.find_key_by_name(name))
         return None if record is None or record.revoked else record
+
+    def forget(self, name: str) -> None:
+        """Drop a key from this process's caches (the process that revokes it refuses it at once)."""
+        with self._lock:
+            for cache in (self._by_hash, self._by_name):
+                for key, (_, record) in list(cache.items()):
+                    if key == name or (record is not None and record.name == name):
+                        del cache[key]
+            self._touched.pop(name, None)
 
     def _touch(self, record: KeyRecord) -> None:
         """Record use at most once per :data:`LAST_USED_EVERY`; never fails the request."""

@@ -36,10 +36,17 @@ def authenticator_for(
     return Authenticator(env, keys=keys, clock=lambda: datetime.now(UTC))
 
 
+def table_keys() -> KeyLookup | None:
+    """The named-key lookup of this process: the table's store, when the function has a table."""
+    if not os.environ.get("TABLE_NAME"):
+        return None
+    return deps().store
+
+
 @cache
 def authenticator() -> Authenticator:
-    """This process's authenticator (built once per cold start)."""
-    return authenticator_for(get_config())
+    """This process's authenticator (built once per cold start): env tokens and named keys."""
+    return authenticator_for(get_config(), keys=table_keys)
 
 
 @cache

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from session_tracker.store.dynamo_analysis import AnalysisMixin
 from session_tracker.store.dynamo_closer import CloserMixin
 from session_tracker.store.dynamo_ingest import IngestMixin
+from session_tracker.store.dynamo_keys import KeysMixin
 from session_tracker.store.dynamo_platform import PlatformMixin
 from session_tracker.store.dynamo_reading import ReadingMixin
 from session_tracker.store.dynamo_review import ReviewMixin
@@ -26,7 +27,15 @@ if TYPE_CHECKING:
 
 
 class DynamoStore(
-    IngestMixin, PlatformMixin, CloserMixin, AnalysisMixin, ReadingMixin, ToolCallMixin, ReviewMixin, ViewsMixin
+    IngestMixin,
+    PlatformMixin,
+    CloserMixin,
+    AnalysisMixin,
+    ReadingMixin,
+    ToolCallMixin,
+    ReviewMixin,
+    ViewsMixin,
+    KeysMixin,
 ):
     """:class:`~session_tracker.store.ports.SessionStore` on one DynamoDB table."""
 

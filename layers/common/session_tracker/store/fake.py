@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from session_tracker.access import KeyRecord
 from session_tracker.errors import (
     DuplicateDelivery,
     DuplicateInteraction,
@@ -73,6 +74,7 @@ class InMemoryStore:
         self._links: dict[str, CallLink] = {}
         self._deliveries: dict[str, str] = {}
         self._usage: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, KeyRecord] = {}
 
     # ------------------------------------------------------------------ helpers
     def _fresh(self, meta: SessionMeta) -> SessionMeta:
@@ -720,3 +722,40 @@ class InMemoryStore:
             self._deliveries[marker] = meta.session_id
             if move.head_ended_at is not None and head is not None:
                 head.ended_at = move.head_ended_at
+
+    # ------------------------------------------------------------------- API keys
+    def create_key(self, record: KeyRecord) -> None:
+        with self._lock:
+            current = self._keys.get(record.name)
+            if current is not None and not current.revoked:
+                raise StoreConflict(f"an active key is named {record.name!r}")
+            if any(k.key_hash == record.key_hash and not k.revoked for k in self._keys.values()):
+                raise StoreConflict("a key with that hash exists")
+            self._keys[record.name] = replace(record, revoked=False, revoked_at=None, last_used=None)
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        with self._lock:
+            return next((k for k in self._keys.values() if k.key_hash == key_hash and not k.revoked), None)
+
+    def find_key_by_name(self, name: str) -> KeyRecord | None:
+        with self._lock:
+            return self._keys.get(name)
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            return [self._keys[name] for name in sorted(self._keys)]
+
+    def touch_key(self, name: str, *, at: datetime) -> None:
+        with self._lock:
+            current = self._keys.get(name)
+            if current is None or current.revoked or (current.last_used is not None and current.last_used >= at):
+                return
+            self._keys[name] = replace(current, last_used=at)
+
+    def revoke_key(self, name: str, *, at: datetime) -> KeyRecord | None:
+        with self._lock:
+            current = self._keys.get(name)
+            if current is None or current.revoked:
+                return None
+            revoked = self._keys[name] = replace(current, revoked=True, revoked_at=at)
+            return revoked

@@ -74,3 +74,17 @@ def day_index_keys(start_time: datetime, session_id: str) -> dict[str, str]:
 
 def usage_key(day: str) -> dict[str, str]:
     return {"PK": f"USAGE#{day}", "SK": "USAGE"}
+
+
+API_KEYS_PK = "APIKEYS"
+"""Every named API key's record lives in this one partition: ``keys list`` is one Query, no Scan."""
+
+
+def api_key_key(name: str) -> dict[str, str]:
+    """The record of a named API key (name, scope, hash, created, last used, revoked)."""
+    return {"PK": API_KEYS_PK, "SK": f"KEY#{name}"}
+
+
+def key_hash_key(key_hash: str) -> dict[str, str]:
+    """The lookup item of an active key by its SHA-256: what authentication reads (one GetItem)."""
+    return {"PK": f"KEYHASH#{key_hash}", "SK": "KEYHASH"}

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from session_tracker.access import KeyRecord
 from session_tracker.models import (
     AnalysisState,
     AnalysisUsage,
@@ -198,7 +199,37 @@ class PageReader(SessionReader, Protocol):
     def open_sessions_since(self, since: datetime, *, limit: int = 50) -> list[SessionMeta]: ...
 
 
+class KeyStore(Protocol):
+    """Named API keys (``/keys``, ``session-tracker keys``) and their lookup at authentication
+    (:class:`session_tracker.access.KeyLookup` is the read half)."""
+
+    def create_key(self, record: KeyRecord) -> None:
+        """Store a new key (its hash only); :class:`StoreConflict` when an active key has that name."""
+        ...
+
+    def find_key(self, key_hash: str) -> KeyRecord | None:
+        """The active key with that hash, else ``None`` (revoked keys are not found)."""
+        ...
+
+    def find_key_by_name(self, name: str) -> KeyRecord | None:
+        """The record of that name (revoked or not)."""
+        ...
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key's record, revoked ones too, by name."""
+        ...
+
+    def touch_key(self, name: str, *, at: datetime) -> None:
+        """Record a use of the key (callers throttle: at most once per key per few minutes)."""
+        ...
+
+    def revoke_key(self, name: str, *, at: datetime) -> KeyRecord | None:
+        """Revoke the active key of that name; ``None`` when there is none."""
+        ...
+
+
 class SessionStore(
+    KeyStore,
     IngestStore,
     PlatformStore,
     CloserStore,

@@ -1,0 +1,148 @@
+"""``session-tracker keys create|list|revoke``: named API keys (admin).
+
+Over the API with an admin credential (``--token``, default ``SESSION_TRACKER_TOKEN`` then
+``ADMIN_TOKEN``), or with ``--table`` directly on the DynamoDB table (operators: the first
+admin key of a deployment, or when the API is down).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from session_tracker_cli import DEFAULT_URL
+from session_tracker_cli.reading_cli import AdminTokenOption, UrlOption, _console, _fail
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AWS_ENDPOINT_URL_DYNAMODB",
+        help="With --table: the DynamoDB endpoint (DynamoDB Local as `make run` prints it).",
+        show_default=False,
+    ),
+]
+AdminTableOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SESSION_TRACKER_TABLE",
+        help="Work on the DynamoDB table directly instead of the API (operators; AWS credentials "
+        "from the environment).",
+        show_default=False,
+    ),
+]
+if TYPE_CHECKING:
+    from session_tracker_cli.rights_client import AdminSource
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+keys_app = typer.Typer(
+    name="keys",
+    help="Named API keys: one per tutor or MCP server, each with a scope, revocable on its own (admin).",
+    no_args_is_help=True,
+)
+
+
+def _admin(url: str, token: str | None, table: str | None, endpoint_url: str | None) -> AdminSource:
+    from session_tracker_cli.rights_client import open_admin
+
+    return open_admin(url=url, token=token, table=table, endpoint_url=endpoint_url)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="The key's name: letters, digits, _ and -.")],
+    scope: Annotated[str, typer.Option("--scope", help="ingest, read or admin.")],
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: AdminTableOption = None,
+    endpoint_url: EndpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a key and print it [bold]once[/] (only its hash is stored)."""
+    from rich.markup import escape
+
+    from session_tracker_cli.client import SourceError
+
+    if scope not in ("ingest", "read", "admin"):
+        raise typer.BadParameter("must be ingest, read or admin", param_hint="--scope")
+    try:
+        created = _admin(url, token, table, endpoint_url).create_key(name, scope)
+    except SourceError as exc:
+        raise _fail(str(exc), code=2 if exc.status in (409, 422) else 1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(created, indent=2) + "\n")
+        return
+    _console(stderr=True).print(
+        f"created key [bold]{escape(created['name'])}[/] (scope {escape(created['scope'])}). "
+        "Store it now: it is not shown again."
+    )
+    sys.stdout.write(created["key"] + "\n")
+
+
+@keys_app.command("list")
+def keys_list(
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: AdminTableOption = None,
+    endpoint_url: EndpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Name, scope, created and last used of every key (never the key)."""
+    from session_tracker_cli.client import SourceError
+
+    try:
+        found = _admin(url, token, table, endpoint_url).list_keys()
+    except SourceError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    rows = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
+    for key in found:
+        rows.append(
+            (
+                key["name"],
+                key["scope"],
+                _short(key.get("created_at")),
+                _short(key.get("last_used")) or "never",
+                _short(key.get("revoked_at")),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+
+
+def _short(value: str | None) -> str:
+    """``2026-12-04T18:31:07.123456Z`` -> ``2026-12-04 18:31:07Z``."""
+    if not value:
+        return ""
+    return value.replace("T", " ").split(".", 1)[0].removesuffix("Z") + "Z"
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key to revoke.")],
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: AdminTableOption = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Revoke a key: refused within 60 s everywhere (at once by the function that revoked it)."""
+    from rich.markup import escape
+
+    from session_tracker_cli.client import SourceError
+
+    try:
+        revoked = _admin(url, token, table, endpoint_url).revoke_key(name)
+    except SourceError as exc:
+        raise _fail(str(exc), code=2 if exc.status == 404 else 1) from exc
+    _console(stderr=True).print(f"revoked key [bold]{escape(name)}[/] at {escape(revoked['revoked_at'])}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``keys`` (and the other data-rights commands) to the ``session-tracker`` app."""
+    app.add_typer(keys_app, name="keys")
