@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Discriminator, Tag
 
 from session_tracker import coldstart, sessions
-from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
+from session_tracker.api import Api
+from session_tracker.http import BEARER_SCHEME, guarded, scope_gate
 from session_tracker.models import IngestBatchResult, IngestResult, InteractionBatch, InteractionIn
 from session_tracker.observability import count, logger, metrics, tracer
 from session_tracker.runtime import authenticator, deps, redactor
 
-app = make_app()
+app = Api()
 
 IngestBody = Annotated[
     Annotated[InteractionIn, Tag("single")] | Annotated[InteractionBatch, Tag("batch")],
@@ -26,6 +26,8 @@ IngestBody = Annotated[
 
 @app.post(
     "/interactions",
+    body=IngestBody,
+    returns=IngestResult | IngestBatchResult,
     status_code=202,
     summary="Log MCP tool calls",
     description="One call, or {'interactions': [...]} with up to 25. Retried interaction_id values are stored once.",
@@ -35,7 +37,7 @@ IngestBody = Annotated[
         202: {"description": "Accepted", "content": {"application/json": {"model": IngestResult | IngestBatchResult}}},
     },
 )
-def post_interactions(body: Annotated[IngestBody, Body()]) -> IngestResult | IngestBatchResult:
+def post_interactions(body: IngestBody, raw: Any) -> IngestResult | IngestBatchResult:
     items = body.interactions if isinstance(body, InteractionBatch) else [body]
     tracking = deps().config.session_tracking
     results = sessions.log_interactions(

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker import coldstart
 from session_tracker.access import Authenticator
+from session_tracker.api import Api
 from session_tracker.errors import NotFound
-from session_tracker.http import BEARER_SCHEME, guarded, make_app, scope_gate
+from session_tracker.http import BEARER_SCHEME, guarded, scope_gate
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
 from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import adapters, parse_session_data
 from session_tracker.runtime import authenticator_for, deps, table_keys
 
-app = make_app()
+app = Api()
 
 
 @app.post(
     "/webhook/session-data",
+    body=dict[str, Any],
+    returns=WebhookResult,
     status_code=200,
     summary="Platform-agnostic session data",
     description=(
@@ -37,7 +39,7 @@ app = make_app()
     tags=["webhooks"],
     responses={200: {"description": "Accepted (merged, created or duplicate)"}},
 )
-def session_data(body: Annotated[dict[str, Any], Body()]) -> WebhookResult:
+def session_data(body: dict[str, Any], raw: Any) -> WebhookResult:
     event = parse_session_data(body)
     result = ingest_platform_event(
         event,

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker import coldstart
+from session_tracker.api import Api
 from session_tracker.errors import NotFound
-from session_tracker.http import body_bytes, guarded, make_app
+from session_tracker.http import body_bytes, guarded
 from session_tracker.matching import WebhookResult
 from session_tracker.observability import logger, metrics, tracer
 from session_tracker.platforms import retell
 from session_tracker.runtime import deps
 from session_tracker.webhooks import receive
 
-app = make_app()
+app = Api()
 
 
 @app.post(
     "/webhook/retell",
+    body=retell.RetellEnvelope,
+    returns=WebhookResult,
     status_code=200,
     summary="Retell AI webhooks",
     description=(
@@ -35,8 +37,8 @@ app = make_app()
     tags=["webhooks"],
     responses={200: {"description": "Accepted (merged, created, ignored or duplicate)"}},
 )
-def retell_event(body: Annotated[retell.RetellEnvelope, Body()]) -> WebhookResult:
-    event = retell.adapter.parse(app.current_event.json_body)
+def retell_event(body: retell.RetellEnvelope, raw: Any) -> WebhookResult:
+    event = retell.adapter.parse(raw)
     return receive(event, deps=deps(), now=datetime.now(UTC), received_metric="RetellEvents")
 
 

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from session_tracker import coldstart
+from session_tracker.api import Api
 from session_tracker.errors import NotFound
-from session_tracker.http import BEARER_SCHEME, body_bytes, guarded, make_app
+from session_tracker.http import BEARER_SCHEME, body_bytes, guarded
 from session_tracker.matching import MatchSettings, WebhookResult, ingest_platform_event
 from session_tracker.observability import count_platform_delivery, logger, metrics, tracer
 from session_tracker.platforms import vapi
 from session_tracker.runtime import deps
 
-app = make_app()
+app = Api()
 
 
 @app.post(
     "/webhook/vapi/session-complete",
+    body=vapi.VapiEnvelope,
+    returns=WebhookResult,
     status_code=200,
     summary="VAPI server messages",
     description=(
@@ -35,8 +37,8 @@ app = make_app()
     tags=["webhooks"],
     responses={200: {"description": "Accepted (merged, created, ignored or duplicate)"}},
 )
-def vapi_message(body: Annotated[vapi.VapiEnvelope, Body()]) -> WebhookResult:
-    event = vapi.adapter.parse(app.current_event.json_body)
+def vapi_message(body: vapi.VapiEnvelope, raw: Any) -> WebhookResult:
+    event = vapi.adapter.parse(raw)
     result = ingest_platform_event(
         event,
         store=deps().store,

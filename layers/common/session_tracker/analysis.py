@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from session_tracker.blobs import BlobStore
 from session_tracker.config import AnalysisConfig, AnalysisTrigger
 from session_tracker.errors import Conflict, NotFound, StoreConflict
-from session_tracker.models import AnalysisState, AnalysisUsage, SessionExport, SessionMeta, iso, parse_iso
+from session_tracker.models import AnalysisState, AnalysisUsage, LazyModel, SessionExport, SessionMeta, iso, parse_iso
 from session_tracker.sessions import read_export
 from session_tracker.store.ports import AnalysisStore
 
@@ -73,7 +73,7 @@ class AnalysisContention(Exception):
 
 
 # ----------------------------------------------------------------------- on request
-class AnalysisRequested(BaseModel):
+class AnalysisRequested(LazyModel):
     """Answer of ``POST /sessions/{session_id}/analyze`` (202: it runs asynchronously)."""
 
     session_id: str
@@ -444,7 +444,7 @@ def cost_usd(cfg: AnalysisConfig, input_tokens: int, output_tokens: int) -> floa
 
 
 # ---------------------------------------------------------------------- the analyzer
-class AnalysisOutcome(BaseModel):
+class AnalysisOutcome(LazyModel):
     """What one analyzer run did for one session (for logs and tests)."""
 
     session_id: str

@@ -9,6 +9,10 @@ the handler ends (:func:`handler`, the outermost decorator of every function) - 
 (``gc.freeze``: later passes skip it, which also shortens every warm invocation's
 collections) and turns the collector back on. Outside Lambda (tests, the local stack,
 the CLI) nothing changes.
+
+Also in Lambda only: pydantic's plugin discovery is off (``PYDANTIC_DISABLE_PLUGINS``, unless
+the function's environment sets it). Building the first model would otherwise read the
+entry points of every installed distribution (``importlib.metadata``); we ship no plugin.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ _paused = False
 def pause() -> None:
     """Stop automatic collections until :func:`ready` (only inside Lambda)."""
     global _paused
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and gc.isenabled():
         gc.disable()
         _paused = True

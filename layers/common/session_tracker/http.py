@@ -11,11 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any, Protocol
 
 from session_tracker.access import Authenticator, attach, required_scope, secrets_equal
 from session_tracker.errors import (
@@ -27,6 +23,10 @@ from session_tracker.errors import (
 from session_tracker.models import Problem
 from session_tracker.observability import logger
 
+if TYPE_CHECKING:  # Powertools' event handler is imported only where a resolver is built (see api.py)
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 PROBLEM_JSON = "application/problem+json"
 BEARER_SCHEME: dict[str, list[str]] = {"bearerAuth": []}
 
@@ -36,6 +36,8 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Problem:
 
 
 def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response[str]:
+    from aws_lambda_powertools.event_handler import Response
+
     return Response(body.status, PROBLEM_JSON, body.model_dump_json(exclude_none=True), headers=headers)
 
 
@@ -68,11 +70,12 @@ def _describe_validation(errors: Iterable[dict[str, Any]]) -> tuple[str, list[di
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Map every error to RFC 9457 problem+json; never leak tracebacks."""
+    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
     @app.exception_handler(DomainError)
     def _domain(ex: DomainError) -> Response[str]:
         return problem_response(
-            problem(ex.status, ex.title, ex.detail, field=ex.field, **ex.extra), _error_headers(ex.status)
+            problem(ex.status, ex.title, ex.detail, field=ex.field, **ex.extra), error_headers(ex.status)
         )
 
     @app.exception_handler(RequestValidationError)
@@ -90,7 +93,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def _unexpected(ex: Exception) -> Response[str]:
         if is_store_outage(ex):
-            return problem_response(store_outage_problem(ex), _error_headers(503))
+            return problem_response(store_outage_problem(ex), error_headers(503))
         logger.exception("unhandled error", extra={"error_type": type(ex).__name__})
         return problem_response(problem(500, "Internal error", "unexpected error; it has been logged"))
 
@@ -110,7 +113,7 @@ _OUTAGE_CODES = frozenset(
 )
 
 
-def _error_headers(status: int) -> dict[str, str] | None:
+def error_headers(status: int) -> dict[str, str] | None:
     if status == 401:
         return {"WWW-Authenticate": 'Bearer realm="tutor-session-tracker"'}
     if status == 503:
@@ -145,6 +148,8 @@ def loads_json(text: str | bytes) -> Any:
 
 def make_app() -> APIGatewayHttpResolver:
     """A resolver with validation (OpenAPI) and our error mapping."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=loads_json)
     register_error_handlers(app)
     return app
@@ -210,8 +215,14 @@ def scope_gate(authenticator: Callable[[], Authenticator]) -> Gate:
     return gate
 
 
+class Resolver(Protocol):
+    """A Powertools resolver, or an :class:`~session_tracker.api.Api` (same ``resolve``)."""
+
+    def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]: ...
+
+
 def guarded(
-    app: APIGatewayHttpResolver,
+    app: Resolver,
     event: dict[str, Any],
     context: LambdaContext,
     *,
@@ -233,11 +244,11 @@ def guarded(
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     except DomainError as ex:
-        return problem_event_response(problem(ex.status, ex.title, ex.detail, **ex.extra), _error_headers(ex.status))
+        return problem_event_response(problem(ex.status, ex.title, ex.detail, **ex.extra), error_headers(ex.status))
     except Exception as ex:  # a gate that reads the store (named keys) during an outage
         if not is_store_outage(ex):
             raise
-        return problem_event_response(store_outage_problem(ex), _error_headers(503))
+        return problem_event_response(store_outage_problem(ex), error_headers(503))
     return app.resolve(_as_json(event), context)
 
 

@@ -20,17 +20,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from session_tracker.errors import StoreConflict
 from session_tracker.length import format_duration, session_length
-from session_tracker.models import SessionMeta, SessionSummary
+from session_tracker.models import LazyModel, SessionMeta, SessionSummary
 from session_tracker.store.ports import CloserStore
 
 BATCH = 100
 
 
-class CloseReport(BaseModel):
+class CloseReport(LazyModel):
     """What one run of the closer did."""
 
     cutoff: datetime

@@ -19,12 +19,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
-
 from session_tracker.errors import Unprocessable
 from session_tracker.length import activity_span
 from session_tracker.matching import gap
-from session_tracker.models import UNKNOWN_STUDENT, SessionMeta
+from session_tracker.models import UNKNOWN_STUDENT, LazyModel, SessionMeta
 from session_tracker.reading import SessionListItem, list_item, time_range
 from session_tracker.store.ports import PageReader
 
@@ -40,7 +38,7 @@ CANDIDATE_SPAN = timedelta(hours=12)
 """Review: the chosen student's sessions this close to the call are offered."""
 
 
-class ListFilters(BaseModel):
+class ListFilters(LazyModel):
     """What the list's form controls ask for (every field optional)."""
 
     student: str | None = None
@@ -62,7 +60,7 @@ ListingReader = PageReader
 """What the list and the review queue read (:class:`session_tracker.store.ports.PageReader`)."""
 
 
-class ListPage(BaseModel):
+class ListPage(LazyModel):
     sessions: list[SessionListItem]
     next_cursor: str | None = None
     examined: int = 0
@@ -146,7 +144,7 @@ def review_queue(
     )
 
 
-class Candidate(BaseModel):
+class Candidate(LazyModel):
     """A session of the chosen student near the unmatched call, for the reviewer to pick."""
 
     session: SessionListItem

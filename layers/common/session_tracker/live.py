@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from session_tracker.models import LazyModel
 from session_tracker.reading import SessionListItem, list_item
 from session_tracker.store.ports import PageReader
 
@@ -24,7 +25,7 @@ LiveReader = PageReader
 """What the live view reads (:class:`session_tracker.store.ports.PageReader`)."""
 
 
-class LiveView(BaseModel):
+class LiveView(LazyModel):
     active: list[SessionListItem] = Field(default_factory=list)
     """Running now, most recent activity first."""
     ended: list[SessionListItem] = Field(default_factory=list)

@@ -50,13 +50,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from session_tracker import callmeta
 from session_tracker.blobs import INLINE_LIMIT, BlobStore, hydrate, hydrate_conversation, offload
 from session_tracker.errors import DuplicateDelivery, ServiceUnavailable, SessionIdTaken, StoreConflict
 from session_tracker.models import (
     UNKNOWN_STUDENT,
+    LazyModel,
     MatchStrategy,
     PlatformWrite,
     SessionMeta,
@@ -118,7 +117,7 @@ class MatchSettings:
         )
 
 
-class WebhookResult(BaseModel):
+class WebhookResult(LazyModel):
     """The answer to a platform delivery (always 2xx)."""
 
     received: str

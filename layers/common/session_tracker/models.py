@@ -113,7 +113,14 @@ UtcDatetime = Annotated[
 ]
 
 
-class Problem(BaseModel):
+class LazyModel(BaseModel):
+    """Base of our models: validators and serializers are built on first use, not at import
+    (a handler's cold start builds only the models its first request touches)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Problem(LazyModel):
     """RFC 9457 problem details."""
 
     type: str = "about:blank"
@@ -125,7 +132,7 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-class InteractionIn(BaseModel):
+class InteractionIn(LazyModel):
     """One MCP tool call as posted by the MCP-side client."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
@@ -152,24 +159,24 @@ class InteractionIn(BaseModel):
         return to_utc(value) if value is not None else None
 
 
-class InteractionBatch(BaseModel):
+class InteractionBatch(LazyModel):
     """``{"interactions": [...]}``: up to 25 tool calls in one request."""
 
     interactions: list[InteractionIn] = Field(min_length=1, max_length=25)
 
 
-class IngestResult(BaseModel):
+class IngestResult(LazyModel):
     session_id: str
     interaction_id: str
     new_session: bool
     duplicate: bool = False
 
 
-class IngestBatchResult(BaseModel):
+class IngestBatchResult(LazyModel):
     results: list[IngestResult]
 
 
-class Interaction(BaseModel):
+class Interaction(LazyModel):
     """A logged tool call as stored."""
 
     interaction_id: str
@@ -192,7 +199,7 @@ class Interaction(BaseModel):
     (``arguments`` is then empty until :func:`blobs.hydrate` reads them back)."""
 
 
-class Head(BaseModel):
+class Head(LazyModel):
     """The student's current session pointer."""
 
     student_id: str
@@ -207,7 +214,7 @@ class Head(BaseModel):
     ``last_activity`` (event time) still belongs to it and reopens it."""
 
 
-class SessionMeta(BaseModel):
+class SessionMeta(LazyModel):
     """A session's own record (without interactions)."""
 
     session_id: str
@@ -231,7 +238,7 @@ class SessionMeta(BaseModel):
     updated_at: UtcDatetime | None = None
 
 
-class ExportInteraction(BaseModel):
+class ExportInteraction(LazyModel):
     timestamp: UtcDatetime
     function: str
     data_provided: list[str] = Field(default_factory=list)
@@ -244,7 +251,7 @@ class ExportInteraction(BaseModel):
     call_id: str | None = None
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(LazyModel):
     duration_estimated: str
     duration_seconds: float | None = Field(
         None, description="First to last activity (calls and conversation), in seconds; see session_tracker.length."
@@ -253,7 +260,7 @@ class SessionSummary(BaseModel):
     subjects_accessed: list[str]
 
 
-class SessionExport(BaseModel):
+class SessionExport(LazyModel):
     """The documented per-session JSON shape (``GET /sessions/{id}``, ``export``)."""
 
     session_id: str
@@ -274,7 +281,7 @@ class SessionExport(BaseModel):
     last_activity: UtcDatetime | None = None
 
 
-class Health(BaseModel):
+class Health(LazyModel):
     """``GET /health``: liveness and the database's state (public: no names, no secrets)."""
 
     status: Literal["ok", "unavailable"] = "ok"
@@ -285,7 +292,7 @@ class Health(BaseModel):
     """When the database was last reached for this answer (checks are cached for a few seconds)."""
 
 
-class SessionRef(BaseModel):
+class SessionRef(LazyModel):
     """A session found through the day index: enough to read it."""
 
     session_id: str
@@ -294,7 +301,7 @@ class SessionRef(BaseModel):
 
 
 # ------------------------------------------------------- lifecycle and analysis
-class AnalysisState(BaseModel):
+class AnalysisState(LazyModel):
     """A session record as the analyzer sees it: status and the pending-analysis flags."""
 
     session_id: str
@@ -308,7 +315,7 @@ class AnalysisState(BaseModel):
     analysis: dict[str, Any] | None = None
 
 
-class AnalysisUsage(BaseModel):
+class AnalysisUsage(LazyModel):
     """One UTC day of analysis spend (the ``max_sessions_per_day`` counter and totals)."""
 
     date: str
@@ -325,7 +332,7 @@ class AnalysisUsage(BaseModel):
 # ------------------------------------------------------- platform data (webhooks)
 
 
-class CallLink(BaseModel):
+class CallLink(LazyModel):
     """``CALL#{call_id}``: which session a platform call belongs to."""
 
     call_id: str
@@ -333,7 +340,7 @@ class CallLink(BaseModel):
     student_id: str
 
 
-class PlatformWrite(BaseModel):
+class PlatformWrite(LazyModel):
     """What a platform message changes on a session record (computed by ``matching``).
 
     ``expected_version`` is the session's ``platform_version`` as read (``None``: never
@@ -360,7 +367,7 @@ class PlatformWrite(BaseModel):
     now: UtcDatetime
 
 
-class PlatformMove(BaseModel):
+class PlatformMove(LazyModel):
     """An unmatched session's platform data moving to a session (``POST /sessions/{id}/assign``).
 
     Applied in one transaction: the target written (``create``: a new record), the source

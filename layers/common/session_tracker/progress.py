@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from session_tracker.models import LazyModel
 from session_tracker.reading import SessionListItem, SessionPage, list_item, student_sessions, time_range
 from session_tracker.store.ports import PageReader
 
@@ -32,21 +33,21 @@ StudentHistoryReader = PageReader
 """What the student page reads (:class:`session_tracker.store.ports.PageReader`)."""
 
 
-class WeekPoint(BaseModel):
+class WeekPoint(LazyModel):
     week: date
     """Monday of the ISO week (UTC)."""
     sessions: int = 0
     minutes: float = 0.0
 
 
-class LengthPoint(BaseModel):
+class LengthPoint(LazyModel):
     session_id: str
     start_time: datetime
     minutes: float
     flagged: bool = False
 
 
-class FeedEntry(BaseModel):
+class FeedEntry(LazyModel):
     session_id: str
     start_time: datetime
     status: str
@@ -55,7 +56,7 @@ class FeedEntry(BaseModel):
     analysis_error: str | None = None
 
 
-class Overview(BaseModel):
+class Overview(LazyModel):
     """The figures of a student page (charts and totals) over the sessions read."""
 
     sessions: int = 0
@@ -79,7 +80,7 @@ class Overview(BaseModel):
     """Unmatched sessions and sessions whose analysis failed."""
 
 
-class StudentView(BaseModel):
+class StudentView(LazyModel):
     student_id: str
     start: datetime | None = None
     end: datetime | None = None

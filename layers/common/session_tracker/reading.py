@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from session_tracker.blobs import BlobStore
 from session_tracker.errors import NotFound, Unprocessable
@@ -23,6 +23,7 @@ from session_tracker.models import (
     MAX_YEAR,
     MIN_YEAR,
     Health,
+    LazyModel,
     SessionExport,
     SessionMeta,
     SessionRef,
@@ -41,7 +42,7 @@ EARLIEST = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
 LATEST = datetime(MAX_YEAR, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
-class SessionListItem(BaseModel):
+class SessionListItem(LazyModel):
     """One line of a student's session list (the large fields are left out)."""
 
     session_id: str
@@ -63,7 +64,7 @@ class SessionListItem(BaseModel):
     """``ok``, ``failed`` or ``skipped`` once the analyzer has looked at the session."""
 
 
-class SessionPage(BaseModel):
+class SessionPage(LazyModel):
     """A page of a student's sessions, newest first; pass ``next_cursor`` as ``cursor`` for more."""
 
     student_id: str
@@ -71,7 +72,7 @@ class SessionPage(BaseModel):
     next_cursor: str | None = None
 
 
-class SessionRefPage(BaseModel):
+class SessionRefPage(LazyModel):
     """A page of every student's sessions, newest first (operators' exports).
 
     ``start``/``end`` are the range used; pass them again with ``cursor`` for the next page.

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from session_tracker import callmeta
 from session_tracker.blobs import INLINE_LIMIT, BlobStore, hydrate_conversation
@@ -43,7 +43,7 @@ from session_tracker.errors import (
     Unprocessable,
 )
 from session_tracker.matching import _appended, _offload, gap, session_span
-from session_tracker.models import Head, Identifier, PlatformMove, SessionMeta, iso, parse_iso
+from session_tracker.models import Head, Identifier, LazyModel, PlatformMove, SessionMeta, iso, parse_iso
 from session_tracker.sessions import session_id_for
 from session_tracker.store.ports import ReviewStore
 
@@ -52,7 +52,7 @@ CANDIDATES = 20
 SessionIdText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$")]
 
 
-class AssignRequest(BaseModel):
+class AssignRequest(LazyModel):
     """``{"student_id": S}`` or ``{"session_id": TARGET}`` (both: TARGET must be S's)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +67,7 @@ class AssignRequest(BaseModel):
         return self
 
 
-class AssignResult(BaseModel):
+class AssignResult(LazyModel):
     """The answer: where the platform data is now."""
 
     session_id: str = Field(description="The session that now holds the platform data.")
@@ -78,7 +78,7 @@ class AssignResult(BaseModel):
     student_id: str
 
 
-class AssignmentAudit(BaseModel):
+class AssignmentAudit(LazyModel):
     """What the access audit records about one assignment (no transcript, no arguments)."""
 
     at: datetime

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
-from session_tracker.models import ID_PATTERN, MAX_YEAR, MIN_YEAR, UNKNOWN_STUDENT, to_utc
+from session_tracker.models import ID_PATTERN, MAX_YEAR, MIN_YEAR, UNKNOWN_STUDENT, LazyModel, to_utc
 from session_tracker.platforms.exceptions import PayloadInvalid
 
 EventKind = Literal["report", "ended", "ignored"]
@@ -90,7 +90,7 @@ def word_count(transcript: str | None, turns: list[Turn] | None = None) -> int:
 SPOKEN_ROLES = frozenset({"assistant", "user"})
 
 
-class Turn(BaseModel):
+class Turn(LazyModel):
     """One turn of the conversation, platform-neutral.
 
     Spoken turns have ``role`` ``assistant`` or ``user``; tool calls the assistant made are
@@ -110,7 +110,7 @@ class Turn(BaseModel):
     successful: bool | None = None
 
 
-class ToolCall(BaseModel):
+class ToolCall(LazyModel):
     """A tool call the platform reports the assistant made (what ``tool_calls`` matching compares)."""
 
     model_config = ConfigDict(frozen=True)
@@ -174,7 +174,7 @@ def fingerprint(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-class PlatformEvent(BaseModel):
+class PlatformEvent(LazyModel):
     """One platform message, reduced to what matching and merging use."""
 
     model_config = ConfigDict(frozen=True)

@@ -37,10 +37,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.http import tokens_equal
+from session_tracker.models import LazyModel
 from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
@@ -61,7 +62,7 @@ FAILURE = "call_initiation_failure"
 _ROLES = {"agent": "assistant", "user": "user"}
 
 
-class _Open(BaseModel):
+class _Open(LazyModel):
     model_config = ConfigDict(extra="allow")
 
 
@@ -120,7 +121,7 @@ class ElevenConversation(_Open):
     conversation_initiation_client_data: ElevenClientData | None = None
 
 
-class ElevenEnvelope(BaseModel):
+class ElevenEnvelope(LazyModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str = Field(min_length=1, max_length=200)
@@ -128,7 +129,7 @@ class ElevenEnvelope(BaseModel):
     data: dict[str, Any] | None = None
 
 
-class ElevenTranscription(BaseModel):
+class ElevenTranscription(LazyModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str

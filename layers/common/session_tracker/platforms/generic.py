@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from session_tracker.models import FiniteNumber, StudentId, UtcDatetime
+from session_tracker.models import FiniteNumber, LazyModel, StudentId, UtcDatetime
 from session_tracker.platforms.base import (
     PlatformAdapter,
     PlatformEvent,
@@ -46,7 +46,7 @@ def normalize_role(role: str) -> str:
     return key or "unknown"
 
 
-class TurnIn(BaseModel):
+class TurnIn(LazyModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -54,7 +54,7 @@ class TurnIn(BaseModel):
     time: UtcDatetime | None = None
 
 
-class GenericSessionData(BaseModel):
+class GenericSessionData(LazyModel):
     """``POST /webhook/session-data`` with ``platform: generic``."""
 
     model_config = ConfigDict(extra="ignore")

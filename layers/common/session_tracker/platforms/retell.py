@@ -30,10 +30,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.http import tokens_equal
+from session_tracker.models import LazyModel
 from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
@@ -67,7 +68,7 @@ BUILTIN_TYPES = frozenset(
 _ROLES = {"agent": "assistant", "user": "user", "transfer_target": "transfer_target"}
 
 
-class _Open(BaseModel):
+class _Open(LazyModel):
     """Retell objects: unknown fields are kept, never an error (Retell adds fields)."""
 
     model_config = ConfigDict(extra="allow")
@@ -124,7 +125,7 @@ class RetellCall(_Open):
     public_log_url: str | None = None
 
 
-class RetellEnvelope(BaseModel):
+class RetellEnvelope(LazyModel):
     """``{"event": ..., "call": {...}}`` (``data`` instead of ``call`` is the deprecated form)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -134,7 +135,7 @@ class RetellEnvelope(BaseModel):
     data: dict[str, Any] | None = None
 
 
-class RetellReport(BaseModel):
+class RetellReport(LazyModel):
     """An event that carries the call (``call_ended``, ``call_analyzed``)."""
 
     model_config = ConfigDict(extra="ignore")

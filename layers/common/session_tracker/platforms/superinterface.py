@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from session_tracker.models import StudentId, UtcDatetime
+from session_tracker.models import LazyModel, StudentId, UtcDatetime
 from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
@@ -60,7 +60,7 @@ def _text(content: Any) -> str:
     return ""
 
 
-class SuperinterfaceMessage(BaseModel):
+class SuperinterfaceMessage(LazyModel):
     """One message as the messages API lists it (unknown fields ignored)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -119,7 +119,7 @@ def session_data_from_pages(
     return {k: v for k, v in body.items() if v is not None}
 
 
-class SuperinterfaceSessionData(BaseModel):
+class SuperinterfaceSessionData(LazyModel):
     """``POST /webhook/session-data`` with ``platform: superinterface``."""
 
     model_config = ConfigDict(extra="ignore")
@@ -143,7 +143,7 @@ class SuperinterfaceSessionData(BaseModel):
         return self
 
 
-class _AsGeneric(BaseModel):
+class _AsGeneric(LazyModel):
     """The fields :func:`event_from` reads."""
 
     student_id: str | None

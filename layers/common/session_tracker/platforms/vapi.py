@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.http import tokens_equal
-from session_tracker.models import MAX_CALL_SECONDS, FiniteNumber
+from session_tracker.models import MAX_CALL_SECONDS, FiniteNumber, LazyModel
 from session_tracker.platforms.base import (
     LenientTime,
     PlatformAdapter,
@@ -49,7 +49,7 @@ STATUS = "status-update"
 _ROLES = {"bot": "assistant", "assistant": "assistant", "user": "user"}
 
 
-class _Open(BaseModel):
+class _Open(LazyModel):
     """VAPI objects: unknown fields are kept, never an error."""
 
     model_config = ConfigDict(extra="allow")
@@ -157,7 +157,7 @@ class VapiStatusUpdate(VapiMessage):
     messages: list[VapiTurn] | None = None
 
 
-class VapiEnvelope(BaseModel):
+class VapiEnvelope(LazyModel):
     """The POST body: ``{"message": {"type": "...", ...}}`` (other keys ignored)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -165,13 +165,13 @@ class VapiEnvelope(BaseModel):
     message: VapiMessage
 
 
-class _ReportEnvelope(BaseModel):
+class _ReportEnvelope(LazyModel):
     """Validating the report inside its envelope makes errors name ``message.<field>``."""
 
     message: VapiEndOfCallReport
 
 
-class _StatusEnvelope(BaseModel):
+class _StatusEnvelope(LazyModel):
     message: VapiStatusUpdate
 
 

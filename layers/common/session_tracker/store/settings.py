@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from session_tracker.errors import ConfigError
+from session_tracker.models import LazyModel
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(LazyModel):
     """``TABLE_NAME`` and ``CURSOR_SECRET`` of a function, plus the configured retention."""
 
     model_config = ConfigDict(frozen=True)
