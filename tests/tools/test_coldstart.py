@@ -155,3 +155,22 @@ def test_with_tracing_on_the_handler_is_traced_to_xray_without_its_response(tmp_
     metadata = json.dumps(handler.get("metadata", {}))
     assert "response" not in metadata  # response capture is off: exports and pages never reach X-Ray
     assert "ColdStart" in json.dumps(handler.get("annotations", {}))
+
+
+_COLD = """
+import importlib, json, sys
+sys.path[:0] = [{code!r}, {layer!r}]
+importlib.import_module("app")
+print(json.dumps(sorted(m for m in ("aws_lambda_powertools.event_handler", "yaml") if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "function", ["log_interaction", "webhook_vapi", "webhook_generic", "webhook_retell", "webhook_elevenlabs"]
+)
+def test_ingest_and_webhook_functions_do_not_import_the_powertools_event_handler(function: str) -> None:
+    code = _COLD.format(code=str(ROOT / "functions" / function), layer=str(ROOT / "layers" / "common"))
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_LAMBDA_FUNCTION_NAME": function}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd="/")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "aws_lambda_powertools.event_handler" not in json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,14 +1,11 @@
-"""The direct JSON routes (session_tracker.api): the same answers as the Powertools resolver,
-without importing Powertools' event handler on the ingest and webhook functions' cold path."""
+"""The direct JSON routes (session_tracker.api): the same answers as the Powertools resolver
+(that the functions do not import it is checked in tests/tools/test_coldstart.py)."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,22 +112,3 @@ def test_the_valid_request_is_answered_without_the_resolver() -> None:
     assert response["statusCode"] == 202
     assert seen == [GOOD]  # the route gets the parsed JSON as well as the validated body
     assert api._resolver is None  # nothing built: the valid request never needs Powertools
-
-
-_COLD = """
-import importlib, json, sys
-sys.path[:0] = [{code!r}, {layer!r}]
-importlib.import_module("app")
-print(json.dumps(sorted(m for m in ("aws_lambda_powertools.event_handler", "yaml") if m in sys.modules)))
-"""
-
-
-@pytest.mark.parametrize(
-    "function", ["log_interaction", "webhook_vapi", "webhook_generic", "webhook_retell", "webhook_elevenlabs"]
-)
-def test_ingest_and_webhook_functions_do_not_import_the_powertools_event_handler(function: str) -> None:
-    code = _COLD.format(code=str(ROOT / "functions" / function), layer=str(ROOT / "layers" / "common"))
-    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_LAMBDA_FUNCTION_NAME": function}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd="/")
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "aws_lambda_powertools.event_handler" not in json.loads(out.stdout.strip().splitlines()[-1])
