@@ -200,6 +200,16 @@ def dynamodb_client(endpoint_url: str | None = None) -> Any:
     return session.client("dynamodb", **kwargs)
 
 
+def table_actor() -> str:
+    """Who works on the table directly: ``table:<os user>`` in audit entries."""
+    import getpass
+
+    try:
+        return f"table:{getpass.getuser()}"
+    except Exception:  # no user name (some containers)
+        return "table:unknown"
+
+
 class TableSource:
     """The DynamoDB table directly (operators; AWS credentials from the environment)."""
 
@@ -214,13 +224,29 @@ class TableSource:
     def describe(self) -> str:
         return f"table {self.table}"
 
+    def _audit(self, action: str, *, student_id: str | None, session_id: str | None = None) -> None:
+        """Reads on the table are audited like the API's (actor ``table:<os user>``, scope ``admin``)."""
+        from session_tracker.audit import AuditEntry, Auditor
+
+        entry = AuditEntry(
+            at=datetime.now(UTC),
+            actor=table_actor(),
+            scope="admin",
+            action=action,
+            student_id=student_id,
+            session_id=session_id,
+        )
+        Auditor(lambda: self.store).record(entry)
+
     def get_session(self, session_id: str) -> SessionExport:
         from session_tracker import reading
         from session_tracker.errors import NotFound
 
         try:
             with _table_errors(self.table):
-                return reading.get_session(session_id, store=self.store, blobs=self.blobs)
+                export = reading.get_session(session_id, store=self.store, blobs=self.blobs)
+            self._audit("read_session", student_id=export.student_id, session_id=session_id)
+            return export
         except SourceError as exc:
             if exc.status == NotFound.status:
                 raise SessionNotFound(f"no session {session_id!r}", status=404) from exc
@@ -237,6 +263,8 @@ class TableSource:
                 page = reading.student_sessions(
                     student_id, store=self.store, start=start, end=end, limit=page_size, cursor=cursor
                 )
+            if cursor is None:
+                self._audit("list_sessions", student_id=student_id)
             yield from page.sessions
             if not page.next_cursor:
                 return

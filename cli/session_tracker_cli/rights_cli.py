@@ -143,6 +143,49 @@ def keys_revoke(
     _console(stderr=True).print(f"revoked key [bold]{escape(name)}[/] at {escape(revoked['revoked_at'])}")
 
 
+# ----------------------------------------------------------------------------- audit
+def audit(
+    student: Annotated[str | None, typer.Option("--student", help="Only entries about this student.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Entries at or after (ISO date or time).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Entries at or before (ISO date or time).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 50,
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: AdminTableOption = None,
+    endpoint_url: EndpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The access audit, newest first: who read, erased or assigned which student's sessions."""
+    from session_tracker_cli.client import SourceError
+
+    try:
+        found = _admin(url, token, table, endpoint_url).audit(student_id=student, start=start, end=end, limit=limit)
+    except SourceError as exc:
+        raise _fail(str(exc), code=2 if exc.status == 422 else 1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    rows = [("AT", "ACTOR", "SCOPE", "ACTION", "STUDENT", "SESSION")]
+    for entry in found:
+        session = entry.get("session_id") or ""
+        if entry.get("counts"):
+            session = " ".join(f"{k}={v}" for k, v in sorted(entry["counts"].items()))
+        rows.append(
+            (
+                _short(entry["at"]),
+                entry["actor"],
+                entry["scope"],
+                entry["action"],
+                entry.get("student_id") or "",
+                session,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``keys`` (and the other data-rights commands) to the ``session-tracker`` app."""
+    """Add ``keys`` and ``audit`` (student data rights, admin) to the ``session-tracker`` app."""
     app.add_typer(keys_app, name="keys")
+    app.command("audit")(audit)

@@ -23,6 +23,10 @@ class AdminSource(Protocol):
 
     def revoke_key(self, name: str) -> dict[str, Any]: ...
 
+    def audit(
+        self, *, student_id: str | None, start: str | None, end: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
 
 class AdminApi(ApiSource):
     """The admin routes over HTTP (``POST/GET /keys``, ``DELETE /keys/{name}`` ...)."""
@@ -49,6 +53,18 @@ class AdminApi(ApiSource):
     def revoke_key(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("DELETE", f"/keys/{quote(name, safe='')}")
         return result
+
+    def audit(self, *, student_id: str | None, start: str | None, end: str | None, limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": min(limit, 500)}
+        params.update({k: v for k, v in {"student_id": student_id, "from": start, "to": end}.items() if v})
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self._request("GET", "/audit", params=params)
+            found += page["entries"]
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
+        return found[:limit]
 
 
 class AdminTable:
@@ -92,6 +108,27 @@ class AdminTable:
         with _table_errors(self.table):
             revoked = apikeys.revoke_key(name, store=self.store, now=datetime.now(UTC))
         return revoked.model_dump(mode="json")
+
+    def audit(self, *, student_id: str | None, start: str | None, end: str | None, limit: int) -> list[dict[str, Any]]:
+        from session_tracker import audit, reading
+        from session_tracker.config import get_config
+
+        low, high = reading.full_range(datetime.now(UTC), get_config().session_tracking.retention)
+        with _table_errors(self.table):
+            first = reading.parse_bound(start, field="from") or low
+            last = reading.parse_bound(end, field="to", end=True) or high
+            reading.time_range(first, last)
+            found: list[dict[str, Any]] = []
+            cursor: str | None = None
+            while len(found) < limit:
+                page = audit.list_entries(
+                    store=self.store, student_id=student_id, start=first, end=last, limit=min(limit, 500), cursor=cursor
+                )
+                found += [e.model_dump(mode="json") for e in page.entries]
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        return found[:limit]
 
 
 def open_admin(

@@ -14,8 +14,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import analysis, apikeys, coldstart, reading, review
-from session_tracker.access import KEY_NAME_PATTERN
+from session_tracker import analysis, apikeys, audit, coldstart, reading, review
+from session_tracker.access import KEY_NAME_PATTERN, caller
 from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
 from session_tracker.models import ID_PATTERN, AnalysisUsage, Health, Problem, SessionExport
 from session_tracker.observability import logger, metrics, tracer
@@ -59,6 +59,31 @@ def openapi() -> Response[Any]:
     return Response(200, "application/json", _openapi_document())
 
 
+# ------------------------------------------------------------------ the access audit
+_auditor = audit.Auditor(lambda: deps().store)
+
+
+def _audit(
+    action: audit.AuditAction,
+    *,
+    student_id: str | None,
+    session_id: str | None = None,
+    detail: dict[str, str] | None = None,
+) -> None:
+    """Record who read (or assigned) what; never fails or holds up the request for long."""
+    actor, scope = caller(app.current_event.raw_event) or ("unknown", "unknown")
+    entry = audit.AuditEntry(
+        at=datetime.now(UTC),
+        actor=actor,
+        scope=scope,
+        action=action,
+        student_id=student_id,
+        session_id=session_id,
+        detail=detail,
+    )
+    _auditor.record(entry)
+
+
 # ------------------------------------------------------------------ reading sessions
 SessionIdPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="The session id.")]
 StudentIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The student id.")]
@@ -86,7 +111,9 @@ LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per p
     responses={404: {"description": "No such session"}},
 )
 def get_session(session_id: SessionIdPath) -> SessionExport:
-    return reading.get_session(session_id, store=deps().store, blobs=deps().blobs)
+    export = reading.get_session(session_id, store=deps().store, blobs=deps().blobs)
+    _audit("read_session", student_id=export.student_id, session_id=session_id)
+    return export
 
 
 @app.get(
@@ -104,7 +131,7 @@ def list_student_sessions(
     limit: LimitQuery = reading.DEFAULT_PAGE,
     cursor: CursorQuery = None,
 ) -> SessionPage:
-    return reading.student_sessions(
+    page = reading.student_sessions(
         student_id,
         store=deps().store,
         start=reading.parse_bound(start, field="from"),
@@ -112,6 +139,8 @@ def list_student_sessions(
         limit=limit,
         cursor=cursor,
     )
+    _audit("list_sessions", student_id=student_id)
+    return page
 
 
 @app.get(
@@ -186,9 +215,9 @@ def analysis_usage(
 
 # ------------------------------------------------------------------- unmatched review
 def _audit_assignment(entry: review.AssignmentAudit) -> None:
-    # Hook for the access audit (issue 15): until it stores entries, the assignment is a
-    # structured log line (ids only, never conversation content).
     logger.info("session assigned", extra={"audit": entry.model_dump(mode="json")})
+    detail = {"assigned_from": entry.assigned_from, "outcome": entry.outcome}
+    _audit("assign", student_id=entry.student_id, session_id=entry.session_id, detail=detail)
 
 
 @app.post(
@@ -215,6 +244,34 @@ def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignReque
         now=datetime.now(UTC),
         match_window=deps().config.session_tracking.match_window,
         audit=_audit_assignment,
+    )
+
+
+# ------------------------------------------------------------------------ the audit
+@app.get(
+    "/audit",
+    summary="The access audit, newest first",
+    description="Who read a session or a student's session list (API, /ui, CLI), who erased or assigned "
+    "what: `{at, actor, scope, action, student_id, session_id}` (actor: the key's name or `env:<scope>`; "
+    "an erasure adds its counts). `from`/`to` bound `at` (default: everything kept). Paginated: pass "
+    "`next_cursor` back as `cursor` with the same query; without `student_id` a page reads at most 32 "
+    "days, so it may be short and still have a `next_cursor`.",
+    tags=["audit"],
+    security=[BEARER_SCHEME],
+)
+def list_audit(
+    student_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Only entries about this student.")] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=40, description="Entries at or after.")] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40, description="Entries at or before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE, description="Entries per page.")] = audit.DEFAULT_PAGE,
+    cursor: CursorQuery = None,
+) -> audit.AuditPage:
+    low, high = reading.full_range(datetime.now(UTC), deps().config.session_tracking.retention)
+    first = reading.parse_bound(start, field="from") or low
+    last = reading.parse_bound(end, field="to", end=True) or high
+    reading.time_range(first, last)  # 422 naming `from` when it is after `to`
+    return audit.list_entries(
+        store=deps().store, student_id=student_id, start=first, end=last, limit=limit, cursor=cursor
     )
 
 
@@ -353,7 +410,7 @@ def ui_student(
     end: ToQuery = None,
     cursor: CursorQuery = None,
 ) -> Response[str]:
-    return views.student(
+    page = views.student(
         app.current_event.raw_event,
         student_id,
         reader=deps().store,
@@ -362,17 +419,23 @@ def ui_student(
         end=end,
         cursor=cursor,
     )
+    if page.status_code == 200:
+        _audit("list_sessions", student_id=student_id)
+    return page
 
 
 @app.get("/ui/sessions/<session_id>", include_in_schema=False)
 def ui_session(session_id: SessionIdPath) -> Response[str]:
-    return views.session(
+    page = views.session(
         app.current_event.raw_event,
         session_id,
         store=deps().store,
         blobs=deps().blobs,
         now=datetime.now(UTC),
     )
+    if page.status_code == 200:
+        _audit("read_session", student_id=audit.student_of(session_id), session_id=session_id)
+    return page
 
 
 @app.get("/ui/logout", include_in_schema=False)

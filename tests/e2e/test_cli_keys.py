@@ -14,7 +14,9 @@ ADMIN = "e2e-admin-token"
 CLI = [sys.executable, "-m", "session_tracker_cli.cli"]
 
 
-def run(local_stack, *args: str, check: bool = True, token: str | None = ADMIN) -> subprocess.CompletedProcess[str]:
+def run(
+    local_stack, *args: str, check: bool = True, token: str | None = ADMIN, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -31,6 +33,7 @@ def run(local_stack, *args: str, check: bool = True, token: str | None = ADMIN) 
     environ.update({"SESSION_TRACKER_URL": local_stack.url, "NO_COLOR": "1", "COLUMNS": "200"})
     if token:
         environ["ADMIN_TOKEN"] = token
+    environ.update(extra_env or {})
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=environ, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from session_tracker.store.dynamo_analysis import AnalysisMixin
+from session_tracker.store.dynamo_audit import AuditMixin
 from session_tracker.store.dynamo_closer import CloserMixin
 from session_tracker.store.dynamo_ingest import IngestMixin
 from session_tracker.store.dynamo_keys import KeysMixin
@@ -36,6 +37,7 @@ class DynamoStore(
     ReviewMixin,
     ViewsMixin,
     KeysMixin,
+    AuditMixin,
 ):
     """:class:`~session_tracker.store.ports.SessionStore` on one DynamoDB table."""
 

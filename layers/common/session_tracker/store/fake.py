@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from session_tracker.access import KeyRecord
+from session_tracker.audit import AuditEntry
 from session_tracker.errors import (
     DuplicateDelivery,
     DuplicateInteraction,
@@ -75,6 +76,7 @@ class InMemoryStore:
         self._deliveries: dict[str, str] = {}
         self._usage: dict[str, dict[str, Any]] = {}
         self._keys: dict[str, KeyRecord] = {}
+        self._audit: dict[str, AuditEntry] = {}
 
     # ------------------------------------------------------------------ helpers
     def _fresh(self, meta: SessionMeta) -> SessionMeta:
@@ -759,3 +761,42 @@ class InMemoryStore:
                 return None
             revoked = self._keys[name] = replace(current, revoked=True, revoked_at=at)
             return revoked
+
+    # ------------------------------------------------------------------- audit
+    def append_audit(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self._audit[f"{iso(entry.at)}#{entry.entry_id}"] = entry.model_copy(deep=True)
+
+    def list_audit(
+        self,
+        *,
+        student_id: str | None,
+        start: datetime,
+        end: datetime,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[AuditEntry], str | None]:
+        query = (
+            fingerprint("audit-student", student_id, iso(start), iso(end))
+            if student_id is not None
+            else (fingerprint("audit-days", iso(start), iso(end)))
+        )
+        with self._lock:
+            low, high = iso(start), f"{iso(end)}#\uffff"
+            keys = sorted(
+                (k for k, e in self._audit.items() if low <= k <= high and student_id in (None, e.student_id)),
+                reverse=True,
+            )
+            if cursor:
+                after = decode_cursor(cursor, query, secret=self.cursor_secret, keys=("PK", "SK"))["SK"]
+                keys = [k for k in keys if k < after]
+            page = keys[:limit]
+            more = len(keys) > limit
+            entries = [self._audit[k].model_copy(deep=True) for k in page]
+        next_cursor = None
+        if more:
+            last = self._audit[page[-1]]
+            next_cursor = encode_cursor(
+                {"PK": f"AUDIT#{to_utc(last.at):%Y-%m-%d}", "SK": page[-1]}, query, secret=self.cursor_secret
+            )
+        return entries, next_cursor

@@ -88,3 +88,13 @@ def api_key_key(name: str) -> dict[str, str]:
 def key_hash_key(key_hash: str) -> dict[str, str]:
     """The lookup item of an active key by its SHA-256: what authentication reads (one GetItem)."""
     return {"PK": f"KEYHASH#{key_hash}", "SK": "KEYHASH"}
+
+
+def audit_key(at: datetime, entry_id: str) -> dict[str, str]:
+    """An audit entry: in the partition of its UTC day, by time (every student's entries, newest first)."""
+    return {"PK": f"AUDIT#{to_utc(at):%Y-%m-%d}", "SK": f"{iso(at)}#{entry_id}"}
+
+
+def audit_student_keys(student_id: str, at: datetime, entry_id: str) -> dict[str, str]:
+    """GSI1 keys of an audit entry about a student (one student's entries, newest first)."""
+    return {"gsi1pk": f"AUDIT#{student_id}", "gsi1sk": f"{iso(at)}#{entry_id}"}

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from session_tracker.access import KeyRecord
+from session_tracker.audit import AuditEntry
 from session_tracker.models import (
     AnalysisState,
     AnalysisUsage,
@@ -228,8 +229,28 @@ class KeyStore(Protocol):
         ...
 
 
+class AuditStore(Protocol):
+    """The access audit: appended by reads, erasures and assignments, listed by ``GET /audit``."""
+
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+    def list_audit(
+        self,
+        *,
+        student_id: str | None,
+        start: datetime,
+        end: datetime,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[AuditEntry], str | None]:
+        """One page of entries in ``[start, end]`` (of ``student_id``, or everyone's), newest first;
+        :class:`InvalidCursor` for a token another query made."""
+        ...
+
+
 class SessionStore(
     KeyStore,
+    AuditStore,
     IngestStore,
     PlatformStore,
     CloserStore,
