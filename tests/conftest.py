@@ -123,6 +123,20 @@ def ddb_store(ddb_client, template):
     return DynamoStore(_make_table(ddb_client, template), client=ddb_client, retention_days=365)
 
 
+@pytest.fixture
+def wire():
+    """``wire(name, store, blobs=None, function_name=..., timeout=...)``: ``functions/<name>`` loaded
+    afresh with ``deps()`` on that store (tests/helpers.py ``Handler``); the runtime's cached config
+    and clients are reset around the test, so environment set before wiring is what it reads."""
+    from helpers import Handler
+
+    from session_tracker import runtime
+
+    runtime.reset()
+    yield Handler
+    runtime.reset()
+
+
 @pytest.fixture(scope="session")
 def openai_server() -> Iterator[object]:
     """A fake OpenAI-compatible HTTP server on 127.0.0.1 (tests/fakes/openai_server.py)."""
@@ -143,19 +157,22 @@ def fake_openai(openai_server, monkeypatch) -> object:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory, openai_server) -> Iterator[object]:
-    """The local stack (what `make run` serves), started once for the e2e tests."""
+    """The local stack (what `make run` serves), started once for the e2e tests (credentials:
+    tests/e2e_helpers.py)."""
+    import e2e_helpers as e2e
+
     from session_tracker_local.stack import LocalStack, StackOptions
 
     options = StackOptions(
         root=ROOT,
         port=0,
         data_dir=None,
-        ingest_token="e2e-ingest-token",
-        read_token="e2e-read-token",
-        admin_token="e2e-admin-token",
-        vapi_secret="e2e-vapi-secret",
-        retell_api_key="e2e-retell-api-key",
-        elevenlabs_secret="e2e-elevenlabs-secret",
+        ingest_token=e2e.INGEST_TOKEN,
+        read_token=e2e.READ_TOKEN,
+        admin_token=e2e.ADMIN_TOKEN,
+        vapi_secret=e2e.VAPI_SECRET,
+        retell_api_key=e2e.RETELL_API_KEY,
+        elevenlabs_secret=e2e.ELEVENLABS_SECRET,
         schedule_interval=2.0,
         # analysis runs against the fake OpenAI server, never the real API
         extra_env={"OPENAI_BASE_URL": openai_server.url, "OPENAI_API_KEY": "sk-fake-e2e"},

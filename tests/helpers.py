@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -11,10 +12,12 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 from session_tracker.models import InteractionIn
 
 ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "tests" / "events"
 
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
@@ -89,6 +92,106 @@ def lambda_context(function_name: str, timeout_seconds: int = 10) -> Any:
     return FakeContext(function_name=function_name, timeout_seconds=timeout_seconds)
 
 
+class Handler:
+    """A function of ``functions/`` loaded afresh with ``deps()`` wired to a test's store (and
+    blobs); calling it invokes ``lambda_handler`` with a Lambda context. ``config`` may be swapped
+    between calls (the next invocation's ``deps()`` reads it)."""
+
+    def __init__(self, name: str, store: Any, *, blobs: Any = None, function_name: str = "", timeout: int = 10) -> None:
+        from session_tracker import runtime
+
+        self.module = load_function(name)
+        self.config = runtime.get_config()
+        self.function_name = function_name or name
+        self.timeout = timeout
+        self.module.deps = lambda: runtime.Deps(config=self.config, store=store, blobs=blobs)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.module.lambda_handler(event, lambda_context(self.function_name, self.timeout))
+        return response
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: list[str] | None = None,
+    source_ip: str = "203.0.113.7",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event: ``body`` a string as sent, or JSON-encoded;
+    ``token`` the bearer credential; ``headers`` added last (they win)."""
+    sent: dict[str, str] = {}
+    if body is not None:
+        sent["content-type"] = "application/json"
+    if token:
+        sent["authorization"] = f"Bearer {token}"
+    sent.update(headers or {})
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": sent,
+        "body": body if body is None or isinstance(body, str) else json.dumps(body, ensure_ascii=False),
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip},
+            "requestId": "r",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = {k: str(v) for k, v in query.items()}
+    if cookies:
+        event["cookies"] = cookies
+    return event
+
+
+def sample_event(
+    sample: str | dict[str, Any],
+    body: Any = None,
+    *,
+    raw: str | None = None,
+    headers: dict[str, str] | None = None,
+    b64: bool = False,
+) -> dict[str, Any]:
+    """A copy of an event of tests/events (a file name, or an event already read) with its body
+    replaced (``body`` JSON-encoded, or ``raw`` as is), its headers replaced, base64-encoded."""
+    import base64
+    import copy
+
+    event: dict[str, Any] = (
+        copy.deepcopy(sample) if isinstance(sample, dict) else json.loads((EVENTS / sample).read_text())
+    )
+    if raw is not None:
+        event["body"] = raw
+    elif body is not None:
+        event["body"] = json.dumps(body, ensure_ascii=False)
+    if headers is not None:
+        event["headers"] = headers
+    if b64:
+        event["body"] = base64.b64encode(event["body"].encode()).decode()
+        event["isBase64Encoded"] = True
+    return event
+
+
+def problem(response: dict[str, Any]) -> dict[str, Any]:
+    """The problem+json body of a handler's error response."""
+    assert response["headers"]["Content-Type"] == "application/problem+json", response
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    """A handler response's JSON body (None when empty)."""
+    return json.loads(response.get("body") or "null")
+
+
 class StreamStack:
     """What a local stream poller needs from the local stack: the table and the backend."""
 
@@ -99,6 +202,28 @@ class StreamStack:
         self.backend = backend
         self.options = SimpleNamespace(table_name=table_name)
         self.refs: dict[str, Any] = {"SessionsTable": table_name}
+
+
+def stream_poller(logical_id: str, store: Any, endpoint: str | None, monkeypatch: Any) -> Any:
+    """A local stream poller feeding template.yaml's ``logical_id`` (its DynamoDB stream event,
+    one invocation at a time) from ``store``'s table, on DynamoDB Local (``endpoint``) or moto;
+    the function reads the same table through its environment."""
+    from session_tracker import runtime
+    from session_tracker_local.cfn import Template
+    from session_tracker_local.lambda_host import FunctionPool
+    from session_tracker_local.streams import StreamPoller
+
+    monkeypatch.setenv("TABLE_NAME", store.table_name)
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint)
+    runtime.reset()
+    spec = next(f for f in Template.load(ROOT / "template.yaml").functions() if f.logical_id == logical_id)
+    source = next(e for e in spec.events if e.type == "DynamoDB")
+    stack = StreamStack(store.table_name, "dynamodb-local" if endpoint else "moto")
+    poller = StreamPoller(stack, FunctionPool(spec, max_concurrency=1), source)
+    poller.connect()
+    return poller
 
 
 def drain(poller: Any, until: Any, timeout: float = 20.0) -> None:

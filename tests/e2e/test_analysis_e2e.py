@@ -3,7 +3,6 @@ schedule run as template.yaml declares them; OpenAI is the fake server (tests/co
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -12,57 +11,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
-from samples import vapi_sample
+from e2e_helpers import READ as AUTH
+from e2e_helpers import VAPI_ROUTE, vapi_report, wait_for_analysis, z
 
 from session_tracker.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-AUTH = {"Authorization": "Bearer e2e-read-token"}
-VAPI_ROUTE = "/webhook/vapi/session-complete"
 PROMPTS = load_config(ROOT / "session_config.yaml").analysis.prompts
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
-        yield client
-
-
-def z(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def wait_for_analysis(http: httpx.Client, session_id: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    body: dict = {}
-    while time.monotonic() < deadline:
-        response = http.get(f"/sessions/{session_id}", headers=AUTH)
-        if response.status_code == 200:
-            body = response.json()
-            if (body.get("analysis") or {}).get("status") in ("ok", "failed"):
-                return body
-        time.sleep(0.25)
-    raise AssertionError(f"no analysis for {session_id} within {timeout}s: {body.get('status')} {body.get('analysis')}")
 
 
 def requests_about(openai_server, session_id: str) -> list:
     return [r for r in openai_server.completions() if session_id in r.text]
-
-
-def end_of_call_report(student: str, call_id: str, session_id: str, started: datetime) -> dict:
-    """The shared full VAPI sample, re-keyed to this test's student, call and time."""
-    body = copy.deepcopy(vapi_sample("end-of-call-report.full"))
-    message = body["message"]
-    message["call"]["id"] = call_id
-    overrides = message["call"].setdefault("assistantOverrides", {})
-    overrides.setdefault("variableValues", {})["student_id"] = student
-    overrides.setdefault("metadata", {})["session_id"] = session_id
-    ended = started + timedelta(minutes=6)
-    message["startedAt"], message["endedAt"] = z(started), z(ended)
-    message["timestamp"] = int(ended.timestamp() * 1000)
-    return body
 
 
 def test_logged_calls_and_a_vapi_report_give_an_analysis_within_seconds(local_stack, http, openai_server) -> None:
@@ -85,7 +45,7 @@ def test_logged_calls_and_a_vapi_report_give_an_analysis_within_seconds(local_st
             headers=AUTH,
         )
         assert response.status_code == 202 and response.json()["session_id"] == session_id
-    report = end_of_call_report(student, call_id, session_id, started)
+    report = vapi_report(student, call_id, session_id, started)
     posted = time.monotonic()
     response = http.post(VAPI_ROUTE, content=json.dumps(report), headers={"Authorization": "Bearer e2e-vapi-secret"})
     assert response.status_code == 200, response.text

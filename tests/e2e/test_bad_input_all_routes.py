@@ -13,7 +13,6 @@ import re
 from collections import Counter
 
 import httpx
-import pytest
 
 TOKEN = "e2e-admin-token"
 VAPI_SECRET = "e2e-vapi-secret"
@@ -108,12 +107,6 @@ def _headers(path: str, body: bytes = b"{}") -> dict[str, str]:
     if path.startswith("/webhook/vapi"):
         return {"X-Vapi-Secret": VAPI_SECRET, "Content-Type": "application/json"}
     return {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=60) as client:
-        yield client
 
 
 def _check(response: httpx.Response, where: str, failures: list[str], statuses: Counter[int]) -> None:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
 import pytest
 
 TOKEN = "e2e-ingest-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
-        yield client
 
 
 def post(http, body, headers=AUTH):

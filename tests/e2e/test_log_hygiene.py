@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
-import httpx
 import pytest
+from e2e_helpers import INGEST_TOKEN as TOKEN
+from e2e_helpers import VAPI_ROUTE, VAPI_SECRET
+from samples import vapi_sample
 
-TOKEN = "e2e-ingest-token"
-VAPI_SECRET = "e2e-vapi-secret"
-SAMPLES = Path(__file__).resolve().parents[1] / "events" / "vapi"
 ARGUMENT_SECRET = "ARG-VALUE-5c1b9e"
 TRANSCRIPT_SECRET = "TRANSCRIPT-PHRASE-77aa01"
-
-
-@pytest.fixture
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
-        yield client
-
-
-def _has_route(stack, path: str) -> bool:
-    return any(r.path == path for r in stack.router.routes)
 
 
 def _formatted(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -49,17 +37,16 @@ def test_logs_never_contain_tokens_arguments_or_transcripts(local_stack, http, c
     bad = http.post("/interactions", json={"student_id": "x"}, headers={"Authorization": f"Bearer {TOKEN}x"})
     assert bad.status_code == 401
     checked = [TOKEN, ARGUMENT_SECRET]
-    report = SAMPLES / "end-of-call-report.full.json"
-    if _has_route(local_stack, "/webhook/vapi/session-complete") and report.is_file():
-        body = json.loads(report.read_text())
-        body["message"]["artifact"]["transcript"] = f"AI: hello\nUser: {TRANSCRIPT_SECRET} is my answer"
-        for message in body["message"]["artifact"].get("messages", []):
-            if message.get("role") == "user":
-                message["message"] = TRANSCRIPT_SECRET
-        body["message"]["call"]["id"] = "log-hygiene-call"
-        resp = http.post("/webhook/vapi/session-complete", json=body, headers={"X-Vapi-Secret": VAPI_SECRET})
-        assert resp.status_code < 300, resp.text
-        checked += [VAPI_SECRET, TRANSCRIPT_SECRET]
+    assert any(r.path == VAPI_ROUTE for r in local_stack.router.routes), f"{VAPI_ROUTE} is not served"
+    body = vapi_sample("end-of-call-report.full")
+    body["message"]["artifact"]["transcript"] = f"AI: hello\nUser: {TRANSCRIPT_SECRET} is my answer"
+    for message in body["message"]["artifact"].get("messages", []):
+        if message.get("role") == "user":
+            message["message"] = TRANSCRIPT_SECRET
+    body["message"]["call"]["id"] = "log-hygiene-call"
+    resp = http.post(VAPI_ROUTE, json=body, headers={"X-Vapi-Secret": VAPI_SECRET})
+    assert resp.status_code < 300, resp.text
+    checked += [VAPI_SECRET, TRANSCRIPT_SECRET]
     rendered = _formatted(caplog)
     logged = "\n".join(rendered)
     assert "interactions logged" in logged, "expected the handler's structured log line to be captured"

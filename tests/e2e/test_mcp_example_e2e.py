@@ -17,14 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
+from e2e_helpers import current_session, session_with
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from session_tracker.models import SessionExport
-from session_tracker.sessions import read_export
 from session_tracker.store import DynamoStore
 from session_tracker_client import SenderOptions, Tracker
 
@@ -38,38 +36,8 @@ from tutoring_server.server import build_server  # noqa: E402
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def store(local_stack) -> DynamoStore:
-    return DynamoStore(local_stack.options.table_name, client=boto3.client("dynamodb"))
-
-
 def server_env(local_stack) -> dict[str, str]:
     return {"SESSION_TRACKER_URL": local_stack.url, "INGEST_TOKEN": TOKEN, "PYTHONPATH": str(EXAMPLES)}
-
-
-def current_session(store: DynamoStore, student: str, calls: int, timeout: float = 20) -> SessionExport:
-    """The student's current session once it holds ``calls`` tool calls."""
-    deadline = time.monotonic() + timeout
-    seen: SessionExport | None = None
-    while time.monotonic() < deadline:
-        head = store.get_head(student)
-        if head is not None:
-            seen = read_export(head.session_id, store=store)
-            if seen is not None and len(seen.mcp_interactions) >= calls:
-                return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{student}: expected {calls} logged calls, found {seen}")
-
-
-def session_with(store: DynamoStore, session_id: str, calls: int, timeout: float = 20) -> SessionExport:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = read_export(session_id, store=store)
-        if seen is not None and len(seen.mcp_interactions) >= calls:
-            return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{session_id}: expected {calls} calls, found {seen}")
 
 
 async def tutoring_calls(client: Client) -> dict[str, Any]:

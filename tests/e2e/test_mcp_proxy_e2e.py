@@ -12,14 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from e2e_helpers import current_session
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-
-from session_tracker.models import SessionExport
-from session_tracker.sessions import read_export
-from session_tracker.store import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -28,11 +24,6 @@ TOKEN = "e2e-ingest-token"
 TIME_SERVER = [str(BIN / "mcp-server-time"), "--local-timezone", "UTC"]
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def store(local_stack) -> DynamoStore:
-    return DynamoStore(local_stack.options.table_name, client=boto3.client("dynamodb"))
 
 
 def proxied(local_stack, server: list[str], *options: str, env: dict[str, str] | None = None) -> StdioServerParameters:
@@ -52,19 +43,6 @@ def dump(value: Any) -> Any:
     if isinstance(value, Exception):
         return f"{type(value).__name__}: {value}"
     return value.model_dump(exclude={"meta"}, by_alias=True)
-
-
-def current_session(store: DynamoStore, student: str, calls: int, timeout: float = 20) -> SessionExport:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        head = store.get_head(student)
-        if head is not None:
-            seen = read_export(head.session_id, store=store)
-            if seen is not None and len(seen.mcp_interactions) >= calls:
-                return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{student}: expected {calls} logged calls, found {seen}")
 
 
 TIME_CALLS: list[tuple[str, dict[str, Any]]] = [

@@ -25,12 +25,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=60) as client:
-        yield client
-
-
 def post(http: httpx.Client, platform: str, raw: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
     path = f"/webhook/{platform}"
     sent = headers if headers is not None else signed_headers(path, raw)

@@ -18,30 +18,12 @@ from pathlib import Path
 
 import boto3
 import httpx
+from e2e_helpers import INGEST, wait_for_analysis, z
 from samples import vapi_sample
 
-READ = {"Authorization": "Bearer e2e-read-token"}
-INGEST = {"Authorization": "Bearer e2e-ingest-token"}
 EMAIL = "emma.parent+tutoring@example.org"
 PHONE = "+44 20 7946 0958"
 PHONE_DIGITS = "2079460958"
-
-
-def z(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _wait_for_analysis(http: httpx.Client, session_id: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    body: dict = {}
-    while time.monotonic() < deadline:
-        response = http.get(f"/sessions/{session_id}", headers=READ)
-        if response.status_code == 200:
-            body = response.json()
-            if (body.get("analysis") or {}).get("status") in ("ok", "failed"):
-                return body
-        time.sleep(0.25)
-    raise AssertionError(f"no analysis for {session_id} within {timeout}s: {body.get('analysis')}")
 
 
 def _table_dump(table: str) -> str:
@@ -104,7 +86,7 @@ def test_an_email_and_a_phone_number_are_never_stored_sent_or_logged(local_stack
         assert answer.status_code == 200, answer.text
         assert answer.json()["session_id"] == session_id
 
-        export = _wait_for_analysis(http, session_id)
+        export = wait_for_analysis(http, session_id)
 
     # the stored text is the redacted text, and it is what every reader sees
     assert "[EMAIL]" in export["conversation"]["transcript"] and "[PHONE]" in export["conversation"]["transcript"]

@@ -4,7 +4,6 @@ GET /sessions/{id}; late data rewrites the file."""
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 import time
@@ -13,23 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
-from samples import vapi_sample
-
-AUTH = {"Authorization": "Bearer e2e-read-token"}
-ADMIN = {"Authorization": "Bearer e2e-admin-token"}
-VAPI = {"Authorization": "Bearer e2e-vapi-secret"}
-VAPI_ROUTE = "/webhook/vapi/session-complete"
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=30) as client:
-        yield client
-
-
-def z(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+from e2e_helpers import ADMIN, VAPI, VAPI_ROUTE, vapi_report, z
+from e2e_helpers import READ as AUTH
 
 
 def file_for(local_stack, session_id: str, started: datetime) -> Path:
@@ -58,19 +42,6 @@ def log(http: httpx.Client, student: str, at: datetime, function: str = "get_stu
     return str(response.json()["session_id"])
 
 
-def report(student: str, call_id: str, session_id: str, started: datetime) -> dict:
-    body = copy.deepcopy(vapi_sample("end-of-call-report.full"))
-    message = body["message"]
-    message["call"]["id"] = call_id
-    overrides = message["call"].setdefault("assistantOverrides", {})
-    overrides.setdefault("variableValues", {})["student_id"] = student
-    overrides.setdefault("metadata", {})["session_id"] = session_id
-    ended = started + timedelta(minutes=6)
-    message["startedAt"], message["endedAt"] = z(started), z(ended)
-    message["timestamp"] = int(ended.timestamp() * 1000)
-    return body
-
-
 def test_a_session_that_closes_appears_as_its_file_and_a_late_report_rewrites_it(local_stack, http) -> None:
     student = f"e2e_files_{uuid.uuid4().hex[:8]}"
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
@@ -81,7 +52,7 @@ def test_a_session_that_closes_appears_as_its_file_and_a_late_report_rewrites_it
     assert len(closed["mcp_interactions"]) == 2 and closed["conversation"] is None
 
     response = http.post(
-        VAPI_ROUTE, content=json.dumps(report(student, "late-call", session_id, started)), headers=VAPI
+        VAPI_ROUTE, content=json.dumps(vapi_report(student, "late-call", session_id, started)), headers=VAPI
     )
     assert response.status_code == 200, response.text
     rewritten = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["conversation"] is not None)
@@ -98,7 +69,9 @@ def test_a_session_that_completes_appears_as_its_file(local_stack, http) -> None
     path = file_for(local_stack, session_id, started)
     assert not path.exists()  # still active: no file
     posted = time.monotonic()
-    response = http.post(VAPI_ROUTE, content=json.dumps(report(student, call_id, session_id, started)), headers=VAPI)
+    response = http.post(
+        VAPI_ROUTE, content=json.dumps(vapi_report(student, call_id, session_id, started)), headers=VAPI
+    )
     assert response.status_code == 200, response.text
     done = wait_for_file_equal_to_api(http, path, session_id, until=lambda d: d["status"] == "completed")
     print(f"file written {time.monotonic() - posted:.1f}s after the report")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
-import sys
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 
 import pytest
+from browser import chromium_path
 from seed_sessions import CALLS, TRANSCRIPT, seed_emma
 
 from session_tracker.store import DynamoStore
@@ -23,21 +22,9 @@ SCREENSHOT = ROOT / "docs" / "ui-timeline.png"
 WINDOW = (1400, 1200)
 
 
-def _chromium() -> str:
-    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    if found is None:
-        message = (
-            "\n" + "!" * 78 + "\n!! CHROMIUM IS NOT INSTALLED: the session page browser test is SKIPPED.\n"
-            "!! Install Debian's `chromium` package (make test does when it runs as root).\n" + "!" * 78
-        )
-        print(message, file=sys.__stderr__)
-        pytest.skip("CHROMIUM NOT INSTALLED - session page browser test skipped (apt-get install chromium)")
-    return found
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    return _chromium()
+    return chromium_path()
 
 
 @pytest.fixture(scope="module")

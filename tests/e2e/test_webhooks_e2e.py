@@ -10,18 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from samples import vapi_sample, vapi_sample_names
 
 VAPI = "/webhook/vapi/session-complete"
 SECRET = "e2e-vapi-secret"
 READ = {"Authorization": "Bearer e2e-read-token"}
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with httpx.Client(base_url=local_stack.url, timeout=60) as client:
-        yield client
 
 
 def send(http: httpx.Client, body: dict, headers: dict[str, str] | None = None) -> httpx.Response:

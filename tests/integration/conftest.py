@@ -25,3 +25,11 @@ def dynamo_store(request: pytest.FixtureRequest):
 def racing_store(request: pytest.FixtureRequest):
     """Backends that take real concurrent writers (moto is not thread-safe)."""
     return request.getfixturevalue(_BACKENDS[request.param])
+
+
+@pytest.fixture
+def blobs(tmp_path):
+    """A directory standing in for the transcript bucket (the handlers' BlobStore)."""
+    from session_tracker.blobs import DirBlobStore
+
+    return DirBlobStore(tmp_path / "bucket")

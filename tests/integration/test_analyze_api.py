@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, lambda_context, load_function, minutes
+from helpers import body_of, call, http_event, minutes
 
-from session_tracker import runtime
 from session_tracker.config import parse_config
 from session_tracker.sessions import log_interactions
 from session_tracker.store import DynamoStore
@@ -21,43 +19,25 @@ INGEST = "test-ingest-token"
 
 
 def post_event(path: str, token: str | None = TOKEN) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"authorization": f"Bearer {token}"} if token else {},
-        "requestContext": {
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "routeKey": f"POST {path}",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
+    return http_event("POST", path, token=token)
 
 
 @pytest.fixture
-def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", INGEST)
     monkeypatch.setenv("READ_TOKEN", TOKEN)
-    runtime.reset()
-    module = load_function("sessions_api")
-    holder = {"config": runtime.get_config()}
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=holder["config"], store=ddb_store, blobs=None))
+    handler = wire("sessions_api", ddb_store, function_name="SessionsApiFunction")
 
     def post(path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
-        out = module.lambda_handler(post_event(path, **kw), lambda_context("SessionsApiFunction", 10))
-        headers = out.get("headers") or {}
-        return out["statusCode"], json.loads(out.get("body") or "null"), headers
+        out = handler(post_event(path, **kw))
+        return out["statusCode"], body_of(out), out.get("headers") or {}
 
     def configure(text: str) -> None:
-        holder["config"] = parse_config(
+        handler.config = parse_config(
             text, env={"INGEST_TOKEN": INGEST, "READ_TOKEN": TOKEN, "VAPI_WEBHOOK_SECRET": "x"}
         )
 
-    yield post, configure
-    runtime.reset()
+    return post, configure
 
 
 def session(store: DynamoStore) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import StreamStack, call, drain, minutes
+from helpers import call, drain, minutes, stream_poller
 
 from session_tracker import runtime
 from session_tracker.analysis import request_analysis
@@ -19,9 +19,6 @@ from session_tracker.lifecycle import close_idle_sessions
 from session_tracker.models import iso
 from session_tracker.sessions import log_interactions
 from session_tracker.store import DynamoStore, _values, serialize, session_key
-from session_tracker_local.cfn import Template
-from session_tracker_local.lambda_host import FunctionPool
-from session_tracker_local.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = minutes(10)
@@ -31,18 +28,7 @@ CONFIG_PROMPTS = ("Summarize this tutoring session", "describe the progress made
 @pytest.fixture
 def wired(ddb_store: DynamoStore, dynamodb_local, fake_openai, monkeypatch, tmp_path):
     """A poller + the AnalyzeFunction pool on the test table; ``configure(yaml)`` swaps the config."""
-    monkeypatch.setenv("TABLE_NAME", ddb_store.table_name)
-    if dynamodb_local:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb_local)
-    runtime.reset()
-    template = Template.load(ROOT / "template.yaml")
-    spec = next(f for f in template.functions() if f.logical_id == "AnalyzeFunction")
-    source = next(e for e in spec.events if e.type == "DynamoDB")
-    pool = FunctionPool(spec, max_concurrency=1)
-    stack = StreamStack(ddb_store.table_name, "dynamodb-local" if dynamodb_local else "moto")
-    poller = StreamPoller(stack, pool, source)
-    poller.connect()
+    poller = stream_poller("AnalyzeFunction", ddb_store, dynamodb_local, monkeypatch)
 
     def configure(text: str) -> None:
         path = tmp_path / "session_config.yaml"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, lambda_context, load_function
+from helpers import body_of, call, http_event
 
-from session_tracker import runtime, sessions
+from session_tracker import sessions
 from session_tracker.blobs import DirBlobStore
 from session_tracker.matching import MatchSettings, ingest_platform_event
 from session_tracker.platforms import parse_session_data
@@ -22,42 +20,19 @@ NOW = START + timedelta(minutes=10)
 
 
 def post(path: str, body: Any, *, token: str | None = TOKEN) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})},
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "requestContext": {
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "routeKey": f"POST {path}",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
+    return http_event("POST", path, body=body, token=token)
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> DirBlobStore:
-    return DirBlobStore(tmp_path / "blobs")
-
-
-@pytest.fixture
-def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, blobs: DirBlobStore):
+def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, blobs: DirBlobStore, wire):
     monkeypatch.setenv("ADMIN_TOKEN", TOKEN)
-    runtime.reset()
-    module = load_function("sessions_api")
-    config = runtime.get_config()
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
+    handler = wire("sessions_api", ddb_store, blobs=blobs, function_name="SessionsApiFunction")
 
     def send(path: str, body: Any, **kw: Any) -> tuple[int, Any]:
-        out = module.lambda_handler(post(path, body, **kw), lambda_context("SessionsApiFunction", 10))
-        return out["statusCode"], json.loads(out.get("body") or "null")
+        out = handler(post(path, body, **kw))
+        return out["statusCode"], body_of(out)
 
-    yield send
-    runtime.reset()
+    return send
 
 
 @pytest.fixture

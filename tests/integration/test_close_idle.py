@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, count_requests, lambda_context, load_function, minutes
+from helpers import call, count_requests, minutes
 
-from session_tracker import runtime
 from session_tracker.lifecycle import close_idle_sessions
 from session_tracker.models import SessionMeta
 from session_tracker.sessions import log_interactions
@@ -32,13 +31,9 @@ SCHEDULED_EVENT = {
 
 
 @pytest.fixture
-def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
-    runtime.reset()
-    module = load_function("close_idle")
-    config = runtime.get_config()
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
-    yield lambda: module.lambda_handler(SCHEDULED_EVENT, lambda_context("CloseIdleFunction", 60))
-    runtime.reset()
+def handler(ddb_store: DynamoStore, wire):
+    close_idle = wire("close_idle", ddb_store, function_name="CloseIdleFunction", timeout=60)
+    return lambda: close_idle(SCHEDULED_EVENT)
 
 
 def test_the_scheduled_handler_closes_idle_sessions_and_queues_their_analysis(handler, ddb_store) -> None:

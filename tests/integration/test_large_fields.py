@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import lambda_context, load_function
+from helpers import http_event, sample_event
 
-from session_tracker import runtime
 from session_tracker.blobs import DirBlobStore
 from session_tracker.store import DynamoStore
 
@@ -23,47 +22,27 @@ BIG = 450 * 1024  # between DynamoDB's 400 KB item limit and the 1 MiB body limi
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> DirBlobStore:
-    return DirBlobStore(tmp_path / "blobs")
-
-
-@pytest.fixture
-def invoke(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch):
+def invoke(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     monkeypatch.setenv("READ_TOKEN", READ)
     monkeypatch.setenv("VAPI_WEBHOOK_SECRET", "test-vapi-secret")
-    runtime.reset()
-    config = runtime.get_config()
-    modules: dict[str, Any] = {}
+    handlers: dict[str, Any] = {}
 
     def run(function: str, event: dict[str, Any]) -> dict[str, Any]:
-        if function not in modules:
-            modules[function] = load_function(function)
-            monkeypatch.setattr(
-                modules[function], "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs)
-            )
-        return modules[function].lambda_handler(event, lambda_context(function, 10))
+        if function not in handlers:
+            handlers[function] = wire(function, ddb_store, blobs=blobs)
+        response: dict[str, Any] = handlers[function](event)
+        return response
 
-    yield run
-    runtime.reset()
+    return run
 
 
 def _post(name: str, body: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / name).read_text())
-    event["body"] = json.dumps(body, ensure_ascii=False)
-    return event
+    return sample_event(name, body)
 
 
 def _get(path: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"GET {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"authorization": f"Bearer {READ}"},
-        "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "r", "stage": "$default"},
-        "isBase64Encoded": False,
-    }
+    return http_event("GET", path, token=READ)
 
 
 def _session(invoke, session_id: str) -> dict[str, Any]:

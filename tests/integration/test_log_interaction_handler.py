@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import lambda_context, load_function
+from helpers import http_event, problem, sample_event
 
-from session_tracker import runtime
 from session_tracker.store import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,35 +16,13 @@ EVENT = json.loads((ROOT / "tests/events/post_interaction.json").read_text())
 
 
 @pytest.fixture
-def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+def handler(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
-    runtime.reset()
-    module = load_function("log_interaction")
-    config = runtime.get_config()
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store))
-    yield lambda event: module.lambda_handler(event, lambda_context("LogInteractionFunction", 10))
-    runtime.reset()
+    return wire("log_interaction", ddb_store, function_name="LogInteractionFunction")
 
 
-def event_with(
-    body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None, b64: bool = False
-) -> dict[str, Any]:
-    event = copy.deepcopy(EVENT)
-    if raw is not None:
-        event["body"] = raw
-    elif body is not None:
-        event["body"] = json.dumps(body)
-    if headers is not None:
-        event["headers"] = headers
-    if b64:
-        event["body"] = base64.b64encode(event["body"].encode()).decode()
-        event["isBase64Encoded"] = True
-    return event
-
-
-def problem(response: dict[str, Any]) -> dict[str, Any]:
-    assert response["headers"]["Content-Type"] == "application/problem+json"
-    return json.loads(response["body"])
+def event_with(body: Any = None, **kw: Any) -> dict[str, Any]:
+    return sample_event(EVENT, body, **kw)
 
 
 def test_sample_event_is_accepted_and_stored(handler, ddb_store) -> None:
@@ -153,18 +128,8 @@ def test_body_over_the_limit_is_413(handler) -> None:
     assert "limit" in problem(response)["detail"]
 
 
-def test_health_needs_no_token_and_openapi_lists_every_route(ddb_store, monkeypatch) -> None:
-    module = load_function("sessions_api")
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=runtime.get_config(), store=ddb_store))
-    health = module.lambda_handler(
-        event_with(headers={})
-        | {
-            "rawPath": "/health",
-            "routeKey": "GET /health",
-            "requestContext": EVENT["requestContext"] | {"http": {"method": "GET", "path": "/health"}},
-        },
-        lambda_context("LogInteractionFunction", 10),
-    )
+def test_health_needs_no_token_and_openapi_lists_every_route(ddb_store, wire) -> None:
+    health = wire("sessions_api", ddb_store)(http_event("GET", "/health"))
     assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"
 
 

@@ -11,16 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import StreamStack, call, drain, minutes
+from helpers import call, drain, minutes, stream_poller
 
 from session_tracker import runtime
 from session_tracker.lifecycle import close_idle_sessions
 from session_tracker.models import iso
 from session_tracker.sessions import log_interactions, read_export
 from session_tracker.store import DynamoStore, _values, serialize, session_key
-from session_tracker_local.cfn import Template
-from session_tracker_local.lambda_host import FunctionPool
-from session_tracker_local.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = minutes(10)
@@ -30,21 +27,9 @@ AT = datetime(2026, 1, 17, 14, 30, tzinfo=UTC)
 @pytest.fixture
 def wired(ddb_store: DynamoStore, dynamodb_local, monkeypatch, tmp_path):
     """A poller + the SessionFilesFunction pool on the test table, files under tmp_path/files."""
-    monkeypatch.setenv("TABLE_NAME", ddb_store.table_name)
     monkeypatch.setenv("SESSION_FILES_DIR", str(tmp_path / "files"))
     monkeypatch.delenv("SESSION_FILES_BUCKET", raising=False)
-    if dynamodb_local:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb_local)
-    runtime.reset()
-    template = Template.load(ROOT / "template.yaml")
-    spec = next(f for f in template.functions() if f.logical_id == "SessionFilesFunction")
-    source = next(e for e in spec.events if e.type == "DynamoDB")
-    pool = FunctionPool(spec, max_concurrency=1)
-    poller = StreamPoller(
-        StreamStack(ddb_store.table_name, "dynamodb-local" if dynamodb_local else "moto"), pool, source
-    )
-    poller.connect()
+    poller = stream_poller("SessionFilesFunction", ddb_store, dynamodb_local, monkeypatch)
     yield poller, tmp_path / "files"
     runtime.reset()
 

@@ -7,13 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from helpers import count_requests, lambda_context, load_function
+from helpers import count_requests, http_event
 from seed_sessions import CALLS, TRANSCRIPT, log_calls, seed_emma
 
-from session_tracker import runtime
 from session_tracker.blobs import DirBlobStore
 from session_tracker.models import SessionExport
 from session_tracker.reading import SessionPage, SessionRefPage
@@ -26,42 +24,23 @@ T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
 
 def event(path: str, query: dict[str, Any] | None = None, *, token: str | None = TOKEN, method: str = "GET") -> dict:
-    raw_query = urlencode(query or {})
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": {"authorization": f"Bearer {token}"} if token else {},
-        "queryStringParameters": {k: str(v) for k, v in (query or {}).items()} or None,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
+    return http_event(method, path, query=query, token=token)
 
 
 @pytest.fixture
-def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def api(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wire):
     monkeypatch.setenv("INGEST_TOKEN", INGEST)
     monkeypatch.setenv("READ_TOKEN", TOKEN)
-    runtime.reset()
-    module = load_function("sessions_api")
-    config = runtime.get_config()
     blobs = DirBlobStore(tmp_path / "blobs")
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
+    handler = wire("sessions_api", ddb_store, blobs=blobs, function_name="SessionsApiFunction")
 
     def call(path: str, query: dict[str, Any] | None = None, **kw: Any) -> tuple[int, Any, dict[str, str]]:
-        out = module.lambda_handler(event(path, query, **kw), lambda_context("SessionsApiFunction", 10))
+        out = handler(event(path, query, **kw))
         body = out.get("body") or ""
         ctype = (out.get("headers") or {}).get("Content-Type", "")
         return out["statusCode"], json.loads(body) if "json" in ctype and body else body, out.get("headers") or {}
 
-    yield call
-    runtime.reset()
+    return call
 
 
 def test_a_session_reads_back_in_the_export_shape(api, ddb_store) -> None:

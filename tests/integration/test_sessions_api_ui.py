@@ -10,10 +10,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from helpers import lambda_context, load_function
+from helpers import http_event
 from seed_sessions import CALLS, log_calls, seed_emma
 
-from session_tracker import runtime
 from session_tracker.access import Principal, Scope, token_hash
 from session_tracker.store import DynamoStore
 from session_tracker.ui.auth import COOKIE, cookie_value
@@ -24,43 +23,11 @@ INGEST = "test-ingest-token"
 T0 = datetime(2026, 1, 17, 14, 30, 5, tzinfo=UTC)
 
 
-def event(
-    path: str,
-    query: dict[str, str] | None,
-    headers: dict[str, str],
-    cookies: list[str],
-    method: str = "GET",
-    body: str | None = None,
-) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": headers,
-        "body": body,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        ev["queryStringParameters"] = query
-    if cookies:
-        ev["cookies"] = cookies
-    return ev
-
-
 @pytest.fixture
-def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
+def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", INGEST)
     monkeypatch.setenv("READ_TOKEN", TOKEN)
-    runtime.reset()
-    module = load_function("sessions_api")
-    config = runtime.get_config()
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=None))
+    handler = wire("sessions_api", ddb_store, function_name="SessionsApiFunction")
 
     def get(
         path: str,
@@ -71,12 +38,13 @@ def ui(ddb_store: DynamoStore, monkeypatch: pytest.MonkeyPatch):
         method: str = "GET",
         body: str | None = None,
     ) -> dict[str, Any]:
-        return module.lambda_handler(
-            event(path, query, headers or {}, cookies or [], method, body), lambda_context("SessionsApiFunction", 10)
-        )
+        # As a browser sends them: no content-type unless the test gives one.
+        event = http_event(method, path, query=query, cookies=cookies)
+        event["headers"] = headers or {}
+        event["body"] = body
+        return handler(event)
 
-    yield get
-    runtime.reset()
+    return get
 
 
 def signed_in(ui) -> list[str]:

@@ -4,19 +4,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from helpers import lambda_context, load_function
+from helpers import http_event, sample_event
 
-from session_tracker import runtime
 from session_tracker.store import DynamoStore
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "tests" / "events"
 
 
 def _closed_port() -> int:
@@ -39,35 +34,23 @@ def dead_store() -> DynamoStore:
 
 
 @pytest.fixture
-def invoke(dead_store, monkeypatch):
+def invoke(dead_store, monkeypatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
     monkeypatch.setenv("READ_TOKEN", "test-read-token")
-    runtime.reset()
-    config = runtime.get_config()
 
     def run(function: str, event: dict[str, Any]) -> dict[str, Any]:
-        module = load_function(function)
-        monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=dead_store))
-        return module.lambda_handler(event, lambda_context(function, 10))
+        response: dict[str, Any] = wire(function, dead_store)(event)
+        return response
 
-    yield run
-    runtime.reset()
+    return run
 
 
 def _event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
+    return sample_event(name)
 
 
 def _get(path: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"GET {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"authorization": "Bearer test-read-token"},
-        "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "r", "stage": "$default"},
-        "isBase64Encoded": False,
-    }
+    return http_event("GET", path, token="test-read-token")
 
 
 @pytest.mark.parametrize(
@@ -98,14 +81,8 @@ def test_health_reports_the_unreachable_database_without_auth_or_secrets(invoke)
     assert "unreachable" not in json.dumps({k: v for k, v in body.items() if k != "store"})  # no table name
 
 
-def test_health_reports_a_reachable_database_as_ok(ddb_store, monkeypatch) -> None:
+def test_health_reports_a_reachable_database_as_ok(ddb_store, monkeypatch, wire) -> None:
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
-    runtime.reset()
-    module = load_function("sessions_api")
-    monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=runtime.get_config(), store=ddb_store))
-    event = _get("/health")
-    event["headers"] = {}
-    response = module.lambda_handler(event, lambda_context("sessions_api", 10))
+    response = wire("sessions_api", ddb_store)(http_event("GET", "/health"))
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["store"] == "ok"
-    runtime.reset()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import hmac
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, lambda_context, load_function
+from helpers import call, problem, sample_event
 from samples import vapi_sample
 
 from session_tracker import runtime, sessions
@@ -28,26 +27,13 @@ SECRET = "test-vapi-secret"
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> DirBlobStore:
-    return DirBlobStore(tmp_path / "bucket")
-
-
-@pytest.fixture
-def handlers(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch):
+def handlers(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
     monkeypatch.setenv("VAPI_WEBHOOK_SECRET", SECRET)
-    runtime.reset()
-    config = runtime.get_config()
-    loaded = {}
-    for name in ("webhook_vapi", "webhook_generic"):
-        module = load_function(name)
-        monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
-        loaded[name] = module
-    yield {
-        name: (lambda event, m=module: m.lambda_handler(event, lambda_context("WebhookFunction", 20)))
-        for name, module in loaded.items()
+    return {
+        name: wire(name, ddb_store, blobs=blobs, function_name="WebhookFunction", timeout=20)
+        for name in ("webhook_vapi", "webhook_generic")
     }
-    runtime.reset()
 
 
 @pytest.fixture
@@ -60,30 +46,14 @@ def generic(handlers):
     return handlers["webhook_generic"]
 
 
-def vapi_event(
-    body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None, b64: bool = False
-) -> dict[str, Any]:
-    event = copy.deepcopy(VAPI_EVENT)
-    if raw is not None:
-        event["body"] = raw
-    elif body is not None:
-        event["body"] = json.dumps(body)
-    if headers is not None:
-        event["headers"] = headers
-    if b64:
-        event["body"] = base64.b64encode(event["body"].encode()).decode()
-        event["isBase64Encoded"] = True
-    return event
+def vapi_event(body: Any = None, **kw: Any) -> dict[str, Any]:
+    return sample_event(VAPI_EVENT, body, **kw)
 
 
 def answer(response: dict[str, Any]) -> dict[str, Any]:
     assert response["statusCode"] == 200, response
-    return json.loads(response["body"])
-
-
-def problem(response: dict[str, Any]) -> dict[str, Any]:
-    assert response["headers"]["Content-Type"] == "application/problem+json"
-    return json.loads(response["body"])
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
 
 
 # ---------------------------------------------------------------- every sample

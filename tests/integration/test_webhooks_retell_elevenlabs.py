@@ -6,14 +6,13 @@ import copy
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import call, lambda_context, load_function
+from helpers import body_of, call, http_event
 from samples import platform_sample, platform_sample_raw
 
-from session_tracker import runtime, sessions
+from session_tracker import sessions
 from session_tracker.blobs import DirBlobStore
 from session_tracker.platforms import elevenlabs, retell
 from session_tracker.store import DynamoStore
@@ -24,44 +23,21 @@ TIMEOUT = timedelta(minutes=10)
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> DirBlobStore:
-    return DirBlobStore(tmp_path / "bucket")
-
-
-@pytest.fixture
-def handlers(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch):
+def handlers(ddb_store: DynamoStore, blobs: DirBlobStore, monkeypatch: pytest.MonkeyPatch, wire):
     monkeypatch.setenv("RETELL_API_KEY", RETELL_KEY)
     monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", ELEVEN_SECRET)
     monkeypatch.setenv("INGEST_TOKEN", "test-ingest-token")
-    runtime.reset()
-    config = runtime.get_config()
-    loaded = {}
-    for name in ("webhook_retell", "webhook_elevenlabs"):
-        module = load_function(name)
-        monkeypatch.setattr(module, "deps", lambda: runtime.Deps(config=config, store=ddb_store, blobs=blobs))
-        loaded[name] = module
+    loaded = {
+        name: wire(name, ddb_store, blobs=blobs, function_name="WebhookFunction", timeout=20)
+        for name in ("webhook_retell", "webhook_elevenlabs")
+    }
 
     def send(name: str, path: str, raw: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-        event = {
-            "version": "2.0",
-            "routeKey": f"POST {path}",
-            "rawPath": path,
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json", **headers},
-            "body": raw.decode("utf-8"),
-            "requestContext": {
-                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "100.20.5.228"},
-                "requestId": "r",
-                "routeKey": f"POST {path}",
-                "stage": "$default",
-            },
-            "isBase64Encoded": False,
-        }
-        out = loaded[name].lambda_handler(event, lambda_context("WebhookFunction", 20))
-        return out["statusCode"], json.loads(out.get("body") or "null")
+        event = http_event("POST", path, body=raw.decode("utf-8"), headers=headers, source_ip="100.20.5.228")
+        out = loaded[name](event)
+        return out["statusCode"], body_of(out)
 
-    yield send
-    runtime.reset()
+    return send
 
 
 def retell_post(handlers, raw: bytes, *, header: str | None = None, headers: dict[str, str] | None = None):

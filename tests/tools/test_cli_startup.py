@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import dependency_closure, normalise
@@ -33,9 +34,10 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
 """
 
 
-def _probe(*argv: str) -> dict[str, object]:
+def _fresh_interpreter(code: str) -> Any:
+    """Run ``code`` in a new interpreter; its last output line, parsed as JSON."""
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(argv=list(argv), heavy=HEAVY)],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -44,7 +46,11 @@ def _probe(*argv: str) -> dict[str, object]:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _probe(*argv: str) -> dict[str, object]:
+    result: dict[str, object] = _fresh_interpreter(_PROBE.format(argv=list(argv), heavy=HEAVY))
     return result
 
 
@@ -98,16 +104,7 @@ print(json.dumps({{top: owners.get(top, ["?" + top]) for top in sorted(tops)}}))
 def _distributions_imported(*argv: str) -> dict[str, list[str]]:
     """Top-level third-party module -> the distributions it belongs to, for what running
     ``session-tracker *argv`` imported in a fresh interpreter."""
-    out = subprocess.run(
-        [sys.executable, "-c", _IMPORTED.format(argv=list(argv))],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_DEFAULT_REGION": "us-east-1"},
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    imported: dict[str, list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
+    imported: dict[str, list[str]] = _fresh_interpreter(_IMPORTED.format(argv=list(argv)))
     return imported
 
 

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from samples import SHARED_SAMPLES, platform_sample, platform_sample_names, platform_sample_raw
+from samples import platform_sample, platform_sample_names, platform_sample_raw
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.platforms import PayloadInvalid, elevenlabs, get_adapter
@@ -19,14 +19,6 @@ NAMES = platform_sample_names("elevenlabs")
 
 def parse(name: str):
     return get_adapter("elevenlabs").parse(platform_sample("elevenlabs", name))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_the_copied_samples_are_the_shared_ones(name: str) -> None:
-    shared = SHARED_SAMPLES / "elevenlabs" / f"{name}.json"
-    if not shared.is_file():
-        pytest.skip("the shared samples folder is absent")
-    assert platform_sample_raw("elevenlabs", name) == shared.read_bytes()
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("post_call_transcription")])

@@ -7,7 +7,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from samples import SHARED_SAMPLES, platform_sample, platform_sample_names, platform_sample_raw
+from samples import platform_sample, platform_sample_names, platform_sample_raw
 
 from session_tracker.errors import ServiceUnavailable, Unauthorized
 from session_tracker.platforms import PayloadInvalid, get_adapter, retell
@@ -18,14 +18,6 @@ NAMES = platform_sample_names("retell")
 
 def parse(name: str):
     return get_adapter("retell").parse(platform_sample("retell", name))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_the_copied_samples_are_the_shared_ones(name: str) -> None:
-    shared = SHARED_SAMPLES / "retell" / f"{name}.json"
-    if not shared.is_file():
-        pytest.skip("the shared samples folder is absent")
-    assert platform_sample_raw("retell", name) == shared.read_bytes()
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -257,14 +257,3 @@ def test_a_signature_outside_the_replay_window_is_401(age: timedelta) -> None:
 def test_without_a_configured_secret_the_webhook_is_unavailable() -> None:
     with pytest.raises(ServiceUnavailable):
         auth({"Authorization": "Bearer x"}, secret=None)
-
-
-@pytest.mark.parametrize("name", vapi_sample_names())
-def test_vapi_samples_are_the_shared_ones(name: str) -> None:
-    """tests/events/vapi/ holds copies of the team's shared samples: they must not drift apart."""
-    from samples import SHARED_VAPI_SAMPLES, VAPI_SAMPLES
-
-    shared = SHARED_VAPI_SAMPLES / f"{name}.json"
-    if not shared.is_file():
-        pytest.skip("the shared samples folder is absent (the copies in tests/events/vapi are used)")
-    assert (VAPI_SAMPLES / f"{name}.json").read_bytes() == shared.read_bytes()
