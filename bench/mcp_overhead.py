@@ -308,8 +308,11 @@ def _record_cost(sink: str, bursts: int, burst: int = 1000) -> dict[str, Any]:
     for each of :data:`OTEL_MODES`.
 
     Bursts of ``burst`` calls (well under the queue bound, so nothing is dropped), each
-    followed by a flush, the modes' bursts interleaved in a shuffled order each round; the
-    figure is the median and p99 of the per-burst mean.
+    followed by a flush, the modes' bursts interleaved in a shuffled order each round. The
+    figure is the caller's latency: median and p99 of every call, each timed on its own. The
+    mean over a burst (``burst_mean_us``) is reported too: back to back, it also carries the
+    sender thread's work on the same calls (building and posting the batches holds the GIL
+    while the caller waits), i.e. the whole CPU cost per call, not what a tool call waits for.
     """
     import random
     import statistics
@@ -334,15 +337,20 @@ def _record_cost(sink: str, bursts: int, burst: int = 1000) -> dict[str, Any]:
     args = {"student_id": "emma_smith", "subject": "mathematics"}
     result = {"profile": {"grade": 5}, "progress": {"mathematics": {"mastery": 0.6}}}
     per_call: dict[str, list[float]] = {mode: [] for mode in OTEL_MODES}
+    latencies: dict[str, list[float]] = {mode: [] for mode in OTEL_MODES}
+    clock = time.perf_counter_ns
     rng = random.Random(19)
     for _ in range(bursts):
         order = list(OTEL_MODES)
         rng.shuffle(order)
         for mode in order:
             tracker = trackers[mode]
+            seen = latencies[mode]
             t0 = time.perf_counter()
             for _ in range(burst):
+                before = clock()
                 tracker.record("get_progress", args, result, started_at=t0, duration_s=0.001)
+                seen.append((clock() - before) / 1e3)
             per_call[mode].append((time.perf_counter() - t0) / burst * 1e6)
             tracker.flush(30)
     out: dict[str, dict[str, float]] = {}
@@ -350,8 +358,9 @@ def _record_cost(sink: str, bursts: int, burst: int = 1000) -> dict[str, Any]:
         tracker.close(5)
         out[mode] = {
             "calls": bursts * burst,
-            "median_us": round(statistics.median(per_call[mode]), 3),
-            "p99_us": round(percentile(per_call[mode], 99), 3),
+            "median_us": round(statistics.median(latencies[mode]), 3),
+            "p99_us": round(percentile(latencies[mode], 99), 3),
+            "burst_mean_us": round(statistics.median(per_call[mode]), 3),
             "dropped": tracker.stats["dropped"],
         }
     provider.shutdown()
@@ -439,13 +448,17 @@ def run(quick: bool = False) -> dict[str, Any]:
         "",
         "Queueing one call in-process (`Tracker.record`, the hot path of every hook, sender running), with "
         "the OpenTelemetry span off, with `opentelemetry-api` but no SDK (no-op spans), and with the SDK "
-        "recording every span (batch processor); bursts interleaved, ratio against spans off:",
+        "recording every span (batch processor); bursts of 1000 interleaved, every call timed on its own "
+        "(median, p99), ratio against spans off. The burst mean, back to back, also carries the sender "
+        "thread's work on the same calls (it holds the GIL building and posting batches): the whole CPU "
+        "per call, not what a tool call waits for.",
         "",
-        "| OpenTelemetry | median µs | p99 µs | median ratio | calls |",
-        "|---|---|---|---|---|",
+        "| OpenTelemetry | median µs | p99 µs | median ratio | burst mean µs | calls |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {mode} | {modes[mode]['median_us']:.2f} | {modes[mode]['p99_us']:.2f} | "
-            f"{modes[mode]['median_us'] / modes['off']['median_us']:.2f} | {modes[mode]['calls']} |"
+            f"{modes[mode]['median_us'] / modes['off']['median_us']:.2f} | "
+            f"{modes[mode].get('burst_mean_us', 0):.2f} | {modes[mode]['calls']} |"
             for mode in OTEL_MODES
         ),
     ]

@@ -47,12 +47,18 @@ def _flag(name: str) -> bool | None:
 class SpanEmitter:
     """Turns one finished tool call into one span (built once per :class:`Tracker`)."""
 
-    __slots__ = ("_current", "_error", "_kind", "_static", "_tracer", "content")
+    __slots__ = ("_current", "_error", "_global", "_kind", "_static", "_tracer", "content")
 
     def __init__(self, *, content: bool, transport: str | None, version: str, tracer_provider: Any = None) -> None:
         from opentelemetry import trace
 
         self._current = trace.get_current_span
+        # While no global provider is set (no SDK set up, yet) every span is the API's no-op:
+        # live() says so from the API module's global (one attribute read; get_tracer_provider()
+        # reads the environment on every call), so record() skips the span work. Not used with
+        # an explicit provider, or when OTEL_PYTHON_TRACER_PROVIDER names one to load.
+        usable = hasattr(trace, "_TRACER_PROVIDER") and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+        self._global = trace if tracer_provider is None and usable else None
         self._tracer = trace.get_tracer("session_tracker_client", version, tracer_provider=tracer_provider)
         self._kind = trace.SpanKind.SERVER
         self._error = trace.Status(trace.StatusCode.ERROR, "tool_error")
@@ -61,6 +67,10 @@ class SpanEmitter:
             static["network.transport"] = transport
         self._static = static
         self.content = content
+
+    def live(self) -> bool:
+        """``False`` while every span would be a no-op (global provider still the API's proxy)."""
+        return self._global is None or self._global._TRACER_PROVIDER is not None
 
     def emit(
         self,
@@ -75,6 +85,8 @@ class SpanEmitter:
         request_id: Any = None,
         redact: frozenset[str] = frozenset(),
     ) -> None:
+        if not self.live():
+            return
         attributes: dict[str, Any] = {**self._static, "gen_ai.tool.name": tool}
         if request_id is not None:
             attributes["jsonrpc.request.id"] = str(request_id)

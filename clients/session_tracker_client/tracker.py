@@ -161,7 +161,7 @@ class Tracker:
         try:
             args = dict(arguments) if arguments else {}
             student_id = self._student(tool, args)
-            if spans is not None:
+            if spans is not None and spans.live():
                 spans.emit(
                     tool,
                     args,
@@ -486,7 +486,14 @@ def approx_size(value: Any, depth: int = 0) -> int:
             return 64
         total = seen = 0
         for k, v in value.items():
-            total += (len(k) + 2 if type(k) is str else 8) + approx_size(v, depth + 1)
+            t = type(v)  # strings and scalars inline: one call per nested container only
+            if t is str:
+                size = len(v) + 2
+            elif t is int or t is float or t is bool or v is None:
+                size = 8
+            else:
+                size = approx_size(v, depth + 1)
+            total += (len(k) + 2 if type(k) is str else 8) + size
             seen += 1
             if seen == _SAMPLE:
                 break
@@ -498,7 +505,13 @@ def approx_size(value: Any, depth: int = 0) -> int:
             return 64
         total = seen = 0
         for v in value:
-            total += approx_size(v, depth + 1)
+            t = type(v)
+            if t is str:
+                total += len(v) + 2
+            elif t is int or t is float or t is bool or v is None:
+                total += 8
+            else:
+                total += approx_size(v, depth + 1)
             seen += 1
             if seen == _SAMPLE:
                 break
