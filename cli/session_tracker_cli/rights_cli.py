@@ -185,7 +185,69 @@ def audit(
         sys.stdout.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
 
 
+# ----------------------------------------------------------------------------- erasure
+MAX_STEPS = 10_000
+"""A bounded loop even against a server that never says complete (25 sessions a step: 250,000)."""
+
+
+def forget(
+    student_id: Annotated[str, typer.Argument(help="The student whose data is erased.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    url: UrlOption = DEFAULT_URL,
+    token: AdminTokenOption = None,
+    table: AdminTableOption = None,
+    endpoint_url: EndpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase [bold]everything[/] stored about a student: sessions, calls, transcripts and other blobs,
+    markers, audit entries (the erasure's own entry, with counts, is kept). Cannot be undone."""
+    from rich.markup import escape
+
+    from session_tracker_cli.client import SourceError
+
+    source = _admin(url, token, table, endpoint_url)
+    if not yes:  # no answer (stdin closed) is a no
+        typer.confirm(
+            f"Erase every session, call, transcript and marker of student {student_id!r} from "
+            f"{source.describe()}? This cannot be undone",
+            abort=True,
+        )
+    total = {"sessions_deleted": 0, "interactions_deleted": 0, "blobs_deleted": 0}
+    steps = 0
+    result: dict[str, object] = {}
+    try:
+        while steps < MAX_STEPS:
+            result = source.erase_step(student_id)
+            steps += 1
+            for key in total:
+                total[key] += int(result.get(key) or 0)  # type: ignore[call-overload]
+            if result.get("complete"):
+                break
+            if not as_json:
+                _console(stderr=True).print(
+                    f"  ... {total['sessions_deleted']} sessions erased so far, continuing", highlight=False
+                )
+        else:
+            raise _fail(f"the erasure did not complete after {MAX_STEPS} requests; run forget again")
+    except SourceError as exc:
+        raise _fail(
+            f"{exc} - erased so far: {total['sessions_deleted']} sessions; run forget again to finish",
+            code=2 if exc.status == 422 else 1,
+        ) from exc
+    summary = {"student_id": student_id, **total, "erased_at": result.get("erased_at"), "requests": steps}
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    _console().print(
+        f"erased student [bold]{escape(student_id)}[/]: {total['sessions_deleted']} sessions, "
+        f"{total['interactions_deleted']} interactions, {total['blobs_deleted']} blobs "
+        f"({steps} request{'s' if steps != 1 else ''})",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``keys`` and ``audit`` (student data rights, admin) to the ``session-tracker`` app."""
+    """Add ``keys``, ``audit`` and ``forget`` (student data rights, admin) to the ``session-tracker`` app."""
     app.add_typer(keys_app, name="keys")
     app.command("audit")(audit)
+    app.command("forget")(forget)

@@ -27,6 +27,10 @@ class AdminSource(Protocol):
         self, *, student_id: str | None, start: str | None, end: str | None, limit: int
     ) -> list[dict[str, Any]]: ...
 
+    def erase_step(self, student_id: str) -> dict[str, Any]:
+        """One bounded erasure step: its counts and ``complete`` (repeat until true)."""
+        ...
+
 
 class AdminApi(ApiSource):
     """The admin routes over HTTP (``POST/GET /keys``, ``DELETE /keys/{name}`` ...)."""
@@ -65,6 +69,10 @@ class AdminApi(ApiSource):
                 break
             params["cursor"] = page["next_cursor"]
         return found[:limit]
+
+    def erase_step(self, student_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("DELETE", f"/students/{quote(student_id, safe='')}")
+        return result
 
 
 class AdminTable:
@@ -129,6 +137,42 @@ class AdminTable:
                     break
                 cursor = page.next_cursor
         return found[:limit]
+
+    def erase_step(self, student_id: str) -> dict[str, Any]:
+        """The same bounded step the API takes, on the table and the blob store directly
+        (``BLOB_BUCKET`` or ``BLOB_DIR`` must name the deployment's blobs), audited as
+        ``table:<os user>``."""
+        import re
+
+        from session_tracker import erasure
+        from session_tracker.audit import AuditEntry, Auditor
+        from session_tracker.models import ID_PATTERN
+        from session_tracker_cli.client import table_actor
+
+        if not re.match(ID_PATTERN, student_id):
+            raise SourceError("422 student_id: not a valid student id", status=422)
+        if self.blobs is None:
+            raise SourceError(
+                "no blob store: set BLOB_BUCKET (the stack's BlobBucket) or BLOB_DIR (the local stack's "
+                "blob directory), so the student's transcripts and arguments are erased too"
+            )
+        with _table_errors(self.table):
+            result = erasure.erase_student(
+                student_id,
+                store=self.store,
+                blobs=self.blobs,  # type: ignore[arg-type]
+                now=datetime.now(UTC),
+            )
+        entry = AuditEntry(
+            at=datetime.now(UTC),
+            actor=table_actor(),
+            scope="admin",
+            action="erase",
+            student_id=student_id,
+            counts=result.counts(),
+        )
+        Auditor(lambda: self.store).record(entry)
+        return result.model_dump(mode="json")
 
 
 def open_admin(

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import session_tracker
-from session_tracker import analysis, apikeys, audit, coldstart, reading, review
+from session_tracker import analysis, apikeys, audit, coldstart, erasure, reading, review
 from session_tracker.access import KEY_NAME_PATTERN, caller
 from session_tracker.http import BEARER_SCHEME, RETRY_AFTER_SECONDS, guarded, is_store_outage, make_app
 from session_tracker.models import ID_PATTERN, AnalysisUsage, Health, Problem, SessionExport
@@ -69,8 +69,9 @@ def _audit(
     student_id: str | None,
     session_id: str | None = None,
     detail: dict[str, str] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> None:
-    """Record who read (or assigned) what; never fails or holds up the request for long."""
+    """Record who read (or assigned, or erased) what; never fails or holds up the request for long."""
     actor, scope = caller(app.current_event.raw_event) or ("unknown", "unknown")
     entry = audit.AuditEntry(
         at=datetime.now(UTC),
@@ -80,6 +81,7 @@ def _audit(
         student_id=student_id,
         session_id=session_id,
         detail=detail,
+        counts=counts,
     )
     _auditor.record(entry)
 
@@ -245,6 +247,45 @@ def assign_session(session_id: SessionIdPath, body: Annotated[review.AssignReque
         match_window=deps().config.session_tracking.match_window,
         audit=_audit_assignment,
     )
+
+
+# ------------------------------------------------------------------------ erasure
+ERASE_BUDGET_SECONDS = 5.0
+"""An erasure request starts no new session after this long (the function's timeout is 10 s)."""
+
+
+@app.delete(
+    "/students/<student_id>",
+    summary="Erase everything stored about a student",
+    description="Deletes the student's sessions, calls, transcripts and other blobs, idempotency, call "
+    "and delivery markers, HEAD and older audit entries; other students are untouched. 200 "
+    "`{student_id, sessions_deleted, interactions_deleted, blobs_deleted, erased_at, complete: true}`; "
+    "a repeat answers 200 with zeros. Bounded: one request erases at most 25 sessions (about 5 s); "
+    "when more remain it answers 202 with this request's counts and `complete: false` - repeat the "
+    "request until 200 (`session-tracker forget` does). The erasure's own audit entry (counts, time, "
+    "actor) is kept.",
+    tags=["students"],
+    security=[BEARER_SCHEME],
+    responses={
+        200: {"description": "Erased", "content": {"application/json": {"model": erasure.Erasure}}},
+        202: {"description": "Partly erased: repeat", "content": {"application/json": {"model": erasure.Erasure}}},
+    },
+)
+def erase_student(student_id: StudentIdPath) -> Response[str]:
+    import time
+
+    blobs = deps().blobs
+    deleter = blobs if blobs is not None and hasattr(blobs, "delete_prefix") else None
+    result = erasure.erase_student(
+        student_id,
+        store=deps().store,
+        blobs=deleter,  # type: ignore[arg-type]
+        now=datetime.now(UTC),
+        deadline=time.monotonic() + ERASE_BUDGET_SECONDS,
+    )
+    _audit("erase", student_id=student_id, counts=result.counts())
+    status = 200 if result.complete else 202
+    return Response(status, "application/json", result.model_dump_json(), headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------------ the audit

@@ -72,6 +72,21 @@ class S3BlobStore:
         # S3 answers 204 for a key that does not exist: deleting twice is not an error.
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + check_key(key))
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (a ``ListObjectsV2`` page, then one
+        ``DeleteObjects`` of up to 1,000 keys, until none is left); how many were deleted."""
+        full = self.prefix + check_key(prefix.rstrip("/")) + "/"
+        deleted = 0
+        while True:
+            out = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1000)
+            keys: list[Any] = [{"Key": obj["Key"]} for obj in out.get("Contents", [])]
+            if not keys:
+                return deleted
+            answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+            if answer.get("Errors"):
+                raise ServiceUnavailable("the blob store refused to delete some objects; retry the erasure")
+            deleted += len(keys)
+
 
 class DirBlobStore:
     """Files under one directory (the local stack; tests)."""
@@ -95,6 +110,21 @@ class DirBlobStore:
 
     def delete(self, key: str) -> None:
         (self.root / check_key(key)).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every file under the directory ``prefix``; how many were deleted."""
+        folder = self.root / check_key(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        deleted = 0
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+                deleted += 1
+        folder.rmdir()
+        return deleted
 
 
 def blob_store_from_env() -> BlobStore | None:

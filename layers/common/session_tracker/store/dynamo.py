@@ -2,7 +2,7 @@
 
 Each mixin implements one caller's protocol of :mod:`session_tracker.store.ports`
 (``dynamo_ingest``, ``dynamo_platform``, ``dynamo_closer``, ``dynamo_analysis``,
-``dynamo_reading``, ``dynamo_views``); they share the client, table and transaction helpers of
+``dynamo_reading``, ``dynamo_views``, ``dynamo_keys``, ``dynamo_audit``, ``dynamo_erasure``); they share the client, table and transaction helpers of
 ``dynamo_base`` and the key formats of ``keys``. A new access pattern is a new
 ``dynamo_<name>.py`` mixin added to :class:`DynamoStore`'s bases.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from session_tracker.store.dynamo_analysis import AnalysisMixin
 from session_tracker.store.dynamo_audit import AuditMixin
 from session_tracker.store.dynamo_closer import CloserMixin
+from session_tracker.store.dynamo_erasure import ErasureMixin
 from session_tracker.store.dynamo_ingest import IngestMixin
 from session_tracker.store.dynamo_keys import KeysMixin
 from session_tracker.store.dynamo_platform import PlatformMixin
@@ -38,6 +39,7 @@ class DynamoStore(
     ViewsMixin,
     KeysMixin,
     AuditMixin,
+    ErasureMixin,
 ):
     """:class:`~session_tracker.store.ports.SessionStore` on one DynamoDB table."""
 

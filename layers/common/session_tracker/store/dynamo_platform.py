@@ -186,8 +186,11 @@ class PlatformMixin(DynamoBase):
         expression = f"SET {', '.join(sets)}"
         if write.status != "active":
             expression += " REMOVE gsi2pk, gsi2sk"
+        # delivery_ids: the DELIVERY# markers of this session, so an erasure finds them (no Scan)
+        expression += " ADD delivery_ids :deliveries"
+        values["deliveries"] = {write.delivery_id}
         if write.call_id:
-            expression += " ADD call_ids :calls"
+            expression += ", call_ids :calls"
             values["calls"] = {write.call_id}
         tx = _Tx()
         tx.add(
@@ -269,6 +272,7 @@ class PlatformMixin(DynamoBase):
         """
         item = meta_to_item(meta, expires_at=self.expires_at(meta.end_time or meta.last_activity))
         item["platform_version"] = 1
+        item["delivery_ids"] = {write.delivery_id}
         if write.request_analysis:
             item["pending_analysis"] = True
             item["content_updated_at"] = iso(write.now)

@@ -75,8 +75,11 @@ class ReviewMixin(DynamoBase):
         expression = f"SET {', '.join(sets)}"
         if meta.status != "active":
             expression += " REMOVE gsi2pk, gsi2sk"
+        # the assignment marker joins the target's delivery_ids: an erasure of the student finds it
+        expression += " ADD delivery_ids :deliveries"
+        values["deliveries"] = {ASSIGN_PREFIX + move.source.session_id}
         if meta.call_ids:
-            expression += " ADD call_ids :calls"
+            expression += ", call_ids :calls"
             values["calls"] = set(meta.call_ids)
         return {
             "Update": {
@@ -95,6 +98,7 @@ class ReviewMixin(DynamoBase):
         item["platform_version"] = 1
         item["pending_analysis"] = True
         item["content_updated_at"] = iso(move.now)
+        item["delivery_ids"] = {ASSIGN_PREFIX + move.source.session_id}
         return {
             "Put": {
                 "TableName": self.table_name,

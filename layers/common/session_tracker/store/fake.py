@@ -800,3 +800,33 @@ class InMemoryStore:
                 {"PK": f"AUDIT#{to_utc(last.at):%Y-%m-%d}", "SK": page[-1]}, query, secret=self.cursor_secret
             )
         return entries, next_cursor
+
+    # ------------------------------------------------------------------ erasure
+    def student_session_ids(self, student_id: str, *, limit: int) -> tuple[list[str], bool]:
+        with self._lock:
+            mine = sorted(s.meta.session_id for s in self._sessions.values() if s.meta.student_id == student_id)
+            return mine[:limit], len(mine) > limit
+
+    def erase_session(self, student_id: str, session_id: str) -> int | None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.meta.student_id != student_id:
+                return None
+            calls = list(session.calls.values())
+            for rec in calls:
+                self._markers.pop((student_id, rec.interaction_id), None)
+            for call_id, link in list(self._links.items()):
+                if link.session_id == session_id:
+                    del self._links[call_id]
+            for delivery_id, target in list(self._deliveries.items()):
+                if target == session_id:
+                    del self._deliveries[delivery_id]
+            del self._sessions[session_id]
+            return len(calls)
+
+    def erase_student_rest(self, student_id: str) -> None:
+        with self._lock:
+            self._heads.pop(student_id, None)
+            for key, entry in list(self._audit.items()):
+                if entry.student_id == student_id and entry.action != "erase":
+                    del self._audit[key]

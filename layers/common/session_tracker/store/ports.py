@@ -248,7 +248,26 @@ class AuditStore(Protocol):
         ...
 
 
+class ErasureStore(Protocol):
+    """Erasing one student (:mod:`session_tracker.erasure`), a page of sessions at a time."""
+
+    def student_session_ids(self, student_id: str, *, limit: int) -> tuple[list[str], bool]:
+        """Up to ``limit`` of the student's session ids (any order) and whether more remain."""
+        ...
+
+    def erase_session(self, student_id: str, session_id: str) -> int | None:
+        """Delete the session's calls, idempotency markers, call links and delivery markers,
+        then its record; the number of calls deleted, ``None`` when it was not the student's
+        (or is already gone)."""
+        ...
+
+    def erase_student_rest(self, student_id: str) -> None:
+        """Delete the student's HEAD and the older audit entries about the student."""
+        ...
+
+
 class SessionStore(
+    ErasureStore,
     KeyStore,
     AuditStore,
     IngestStore,
