@@ -72,3 +72,25 @@ def test_secret_from_ssm_parameter_when_only_param_is_set(monkeypatch: pytest.Mo
 
 def test_defaults_without_a_file() -> None:
     assert AppConfig().session_tracking.timeout.total_seconds() == 600
+
+
+def test_config_is_read_with_libyaml_and_reads_the_same_as_the_pure_python_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cold start: libyaml's safe loader (PyYAML's wheels ship it) instead of the pure-Python one,
+    the same config either way (the shipped file and one with the types YAML can surprise with)."""
+    import yaml
+
+    from session_tracker import config as config_module
+
+    assert yaml.__with_libyaml__
+    assert config_module._YAML_LOADER is yaml.CSafeLoader
+    texts = [
+        (ROOT / "session_config.yaml").read_text(encoding="utf-8"),
+        "session_tracking:\n  timeout_minutes: 0x0a\n  late_data_hours: 1_0\nanalysis:\n  model: 'on'\n",
+    ]
+    with_libyaml = [parse_config(text, env={}).model_dump() for text in texts]
+    monkeypatch.setattr(config_module, "_YAML_LOADER", yaml.SafeLoader)
+    assert [parse_config(text, env={}).model_dump() for text in texts] == with_libyaml
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_config("session_tracking: [\n", env={})

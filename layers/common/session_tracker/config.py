@@ -27,6 +27,9 @@ _SECRET_KEYS = frozenset(
     {"auth_token", "read_token", "admin_token", "openai_api_key", "hmac_secret", "api_key", "webhook_secret"}
 )
 DEFAULT_CONFIG_NAME = "session_config.yaml"
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (its wheels do, so the built layer does): the same
+documents, ~50x faster than the pure-Python ``SafeLoader`` - most of a cold start's config load."""
 
 
 class SecretRef(BaseModel):
@@ -314,7 +317,7 @@ def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str
     """Parse and validate config text; raises :class:`ConfigError` naming the bad key."""
     env = os.environ if env is None else env
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=_YAML_LOADER) or {}  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
