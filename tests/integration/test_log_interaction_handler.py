@@ -195,3 +195,16 @@ def test_a_subnormal_duration_is_stored_as_zero_not_a_500(handler, ddb_store) ->
     """Found by the hostile-value fuzz: 1e-320 underflowed DynamoDB's number type (500)."""
     response = handler(event_with(raw='{"student_id":"num_kid","function":"f","duration_ms":1e-320}'))
     assert response["statusCode"] == 202, response["body"]
+
+
+def test_a_bare_json_list_is_refused_not_half_stored(handler, ddb_store) -> None:
+    """A JSON array is neither a call nor ``{"interactions": [...]}``: 422, nothing stored
+    (it was answered 202 with its first call stored and the rest dropped)."""
+    calls = [
+        {"student_id": "list_a", "function": "f", "timestamp": "2026-01-17T14:30:00Z"},
+        {"student_id": "list_a", "function": "g", "timestamp": "2026-01-17T14:31:00Z"},
+    ]
+    response = handler(event_with(calls))
+    assert response["statusCode"] == 422, response["body"]
+    assert ddb_store.read_session("list_a_20260117_1430") is None
+    assert problem(response)["errors"][0]["field"] == "body"

@@ -65,7 +65,6 @@ BODIES: list[str | None] = [
     "",
     None,
     "null",
-    "[]",
     "7",
     "[" * 3000 + "]" * 3000,
 ]
@@ -112,3 +111,18 @@ def test_the_valid_request_is_answered_without_the_resolver() -> None:
     assert response["statusCode"] == 202
     assert seen == [GOOD]  # the route gets the parsed JSON as well as the validated body
     assert api._resolver is None  # nothing built: the valid request never needs Powertools
+
+
+@pytest.mark.parametrize("body", ["[]", json.dumps([GOOD, {**GOOD, "interaction_id": "b"}])])
+def test_a_json_array_is_refused_where_powertools_would_take_its_first_element(body: str) -> None:
+    """Powertools validates a JSON array's first element against a body that is not a sequence
+    (the rest dropped with a 2xx); the direct path answers 422 naming ``body`` and runs nothing."""
+    from helpers import lambda_context
+
+    seen: list[Any] = []
+    response = guarded(
+        _api(seen), _event(body), lambda_context("LogInteractionFunction"), gate=None, max_body=lambda: 1 << 20
+    )
+    assert response["statusCode"] == 422
+    assert json.loads(response["body"])["errors"][0]["field"] == "body"
+    assert seen == []

@@ -118,6 +118,10 @@ class Api:
             raise _Fallback from exc
         if raw is None:  # Powertools: a missing body
             raise _Fallback
+        if isinstance(raw, list):
+            # Powertools validates only the first element of a JSON array against a body that is
+            # not a sequence (the rest would be dropped with a 2xx): refuse the array instead.
+            return _body_not_an_object()
         from pydantic import ValidationError
 
         try:
@@ -186,6 +190,15 @@ def _error_response(ex: Exception) -> dict[str, Any]:
         logger.exception("unhandled error", extra={"error_type": type(ex).__name__})
         body, headers = problem(500, "Internal error", "unexpected error; it has been logged"), None
     return _response(body.status, PROBLEM_JSON, body.model_dump_json(exclude_none=True), headers)
+
+
+def _body_not_an_object() -> dict[str, Any]:
+    from session_tracker.http import PROBLEM_JSON, _describe_validation, problem
+
+    errors = [{"loc": ("body",), "msg": "Input should be a JSON object, not an array", "type": "model_type"}]
+    detail, items = _describe_validation(errors)
+    body = problem(422, "Validation failed", detail, errors=items)
+    return _response(422, PROBLEM_JSON, body.model_dump_json(exclude_none=True))
 
 
 def _response_invalid(exc: Any) -> dict[str, Any]:
