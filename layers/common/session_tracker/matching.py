@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +76,38 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 8
 CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How :func:`ingest_platform_event` waits before it tries again after a lost race
+    (:class:`StoreConflict`: the head or session changed, or DynamoDB cancelled the transaction
+    for a concurrent one, ``TransactionConflict``).
+
+    Retrying at once made two reports of one session collide on every attempt (each retry
+    met the other's transaction again) until both gave up with a 503. The wait doubles from
+    ``base`` up to ``cap`` with "equal jitter" (half of it fixed, half drawn), so two writers
+    drift apart and the wait still grows with an unlucky draw: the seven waits between eight
+    attempts add up to 0.41-0.81 s at the defaults. ``sleep`` and ``rand`` are injected so tests
+    are deterministic.
+    """
+
+    attempts: int = MAX_ATTEMPTS
+    base: float = 0.01
+    cap: float = 0.25
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first)."""
+        ceiling = min(self.cap, self.base * 2**retry)
+        return ceiling / 2 + self.rand() * ceiling / 2
+
+    def pause(self, retry: int) -> None:
+        self.sleep(self.delay(retry))
+
+
+DEFAULT_BACKOFF = Backoff()
 DEFAULT_STUDENT_ID_PATTERNS = (
     r"(?i)\bstudent[\s_-]*id\b\s*(?:is|was|:|=|#)?\s*(?P<student_id>[A-Za-z0-9](?:[A-Za-z0-9_.@+-]*[A-Za-z0-9])?)",
 )
@@ -627,8 +661,11 @@ def ingest_platform_event(
     blobs: BlobStore | None,
     now: datetime,
     settings: MatchSettings,
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> WebhookResult:
-    """Match ``event`` to a session and merge it (or keep it as a new session); idempotent."""
+    """Match ``event`` to a session and merge it (or keep it as a new session); idempotent.
+    A lost race is retried after a jittered, growing wait (``backoff``); 503 when every
+    attempt lost."""
     if event.kind == "ignored":
         return WebhookResult(received=event.message_type, outcome="ignored")
     event = redact_event(within_clock(event, now, settings), settings.redactor)
@@ -636,7 +673,8 @@ def ingest_platform_event(
     if prior is not None:
         return WebhookResult(received=event.message_type, outcome="duplicate", session_id=prior)
     suffix = 1
-    for _ in range(MAX_ATTEMPTS):
+    conflicts = 0
+    for attempt in range(backoff.attempts):
         match = find_session(event, store=store, now=now, settings=settings)
         if _claims_unmatched(event, match, store=store, now=now, settings=settings):
             continue  # the session now belongs to the student this event names: match again
@@ -677,7 +715,9 @@ def ingest_platform_event(
             if match.new_session_id is None:
                 suffix += 1
         except StoreConflict:
-            continue
+            if attempt < backoff.attempts - 1:  # no wait before giving up
+                backoff.pause(conflicts)
+                conflicts += 1
     raise ServiceUnavailable("too much contention on this session; retry")
 
 
