@@ -100,7 +100,7 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first)."""
-        ceiling = min(self.cap, self.base * 2**retry)
+        ceiling = min(self.cap, self.base * (1 << min(retry, 30)))
         return ceiling / 2 + self.rand() * ceiling / 2
 
     def pause(self, retry: int) -> None:
