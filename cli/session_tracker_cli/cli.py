@@ -13,6 +13,14 @@ from typing import Annotated
 import typer
 
 from session_tracker_cli import DEFAULT_URL, progress_cli, pull_cli, reading_cli, rights_cli
+from session_tracker_cli.options import (
+    EndpointOption,
+    JsonOption,
+    SinceDayOption,
+    TokenOption,
+    UntilDayOption,
+    UrlOption,
+)
 
 app = typer.Typer(
     name="session-tracker",
@@ -152,8 +160,8 @@ rights_cli.register(app)
 @app.command()
 def usage(
     date: Annotated[str | None, typer.Option(help="UTC day, YYYY-MM-DD (default: today).")] = None,
-    url: reading_cli.UrlOption = DEFAULT_URL,
-    token: reading_cli.TokenOption = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     table: Annotated[
         str | None,
         typer.Option(
@@ -162,17 +170,8 @@ def usage(
             show_default=False,
         ),
     ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="AWS_ENDPOINT_URL_DYNAMODB",
-            help="With --table: the DynamoDB endpoint (DynamoDB Local as `make run` prints it; no AWS setup needed).",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Accepted like on every reading command: usage prints JSON.")
-    ] = False,
+    endpoint_url: EndpointOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Analysis spend of one day: sessions analysed against max_sessions_per_day, tokens, estimated cost (JSON)."""
     import json
@@ -214,12 +213,8 @@ def query(
             "or s3://BUCKET/sessions/ (read with your AWS credentials).",
         ),
     ] = ".local-data/sessions",
-    since: Annotated[
-        str | None, typer.Option(help="Only files of sessions that started on or after this UTC day.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Only files of sessions that started on or before this UTC day.")
-    ] = None,
+    since: SinceDayOption = None,
+    until: UntilDayOption = None,
     output: Annotated[str, typer.Option("--format", help="table, csv or json (JSON lines).")] = "table",
 ) -> None:
     """SQL over the session files with DuckDB (extra: pip install 'session-tracker-cli[query]').

@@ -16,7 +16,16 @@ from typing import Annotated, Any
 import typer
 
 from session_tracker_cli import DEFAULT_URL
-from session_tracker_cli.reading_cli import TableOption, TokenOption, UrlOption, _bound, _console, _fail, _source
+from session_tracker_cli.options import (
+    JsonOption,
+    LimitOption,
+    SinceOption,
+    TableOption,
+    TokenOption,
+    UntilOption,
+    UrlOption,
+)
+from session_tracker_cli.reading_cli import _bound, _console, _fail, _source, _window
 
 STUDENTS_LOOKBACK = timedelta(days=365)
 FEED = 5
@@ -24,21 +33,15 @@ FEED = 5
 
 
 def students(
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", "--from", help="Sessions started on/after (default: 365 days ago).", show_default=False
-        ),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", "--to", help="Started on/before (date or ISO time).", show_default=False)
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     table: TableOption = None,
 ) -> None:
-    """Students with their number of sessions and their latest session (one read per start day)."""
+    """Students with their number of sessions and their latest session (one read per start day;
+    without --since, the sessions of the last 365 days)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -97,14 +100,10 @@ def _minutes(value: float) -> str:
 
 def student(
     student_id: Annotated[str, typer.Argument(help="The student, e.g. emma_smith.")],
-    since: Annotated[
-        str | None, typer.Option("--since", "--from", help="Started on/after (date or ISO time).", show_default=False)
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", "--to", help="Started on/before (date or ISO time).", show_default=False)
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Sessions listed (newest first).")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = 10,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     table: TableOption = None,
@@ -117,8 +116,7 @@ def student(
     from session_tracker.progress import HISTORY_CAP, build_overview
     from session_tracker_cli.client import SessionNotFound, SourceError
 
-    start = _bound(since, name="since")
-    end = _bound(until, name="until", end=True)
+    start, end = _window(since, until)
     source = _source(url, token, table)
     items = []
     progress: list[dict[str, Any]] = []

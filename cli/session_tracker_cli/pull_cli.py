@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from session_tracker_cli import DEFAULT_URL
+from session_tracker_cli.options import UrlOption
 
 DEFAULT_SUPERINTERFACE = "https://superinterface.ai"
 
@@ -66,7 +67,7 @@ def superinterface(
     superinterface_url: Annotated[
         str, typer.Option("--superinterface-url", envvar="SUPERINTERFACE_URL", help="Superinterface base URL.")
     ] = DEFAULT_SUPERINTERFACE,
-    url: Annotated[str, typer.Option(envvar="SESSION_TRACKER_URL", help="Base URL of the tracker API.")] = DEFAULT_URL,
+    url: UrlOption = DEFAULT_URL,
     token: Annotated[
         str | None, typer.Option(envvar="INGEST_TOKEN", help="Ingest token (POST /webhook/session-data).")
     ] = None,

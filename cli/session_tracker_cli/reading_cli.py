@@ -18,6 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from session_tracker_cli import DEFAULT_URL
+from session_tracker_cli.options import (
+    AdminTokenOption,
+    JsonOption,
+    LimitOption,
+    SinceOption,
+    StudentOption,
+    TableOption,
+    TokenOption,
+    UntilOption,
+    UrlOption,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,33 +39,6 @@ if TYPE_CHECKING:
 # Startup stays light: `session-tracker --help` and `session-tracker mcp-proxy` (which starts in
 # front of every MCP server) must not pay for pydantic models, boto3 or rich. The session
 # models, the read path (which imports boto3) and rich are imported inside the commands.
-
-READ_TOKEN_VARS = ("SESSION_TRACKER_TOKEN", "READ_TOKEN", "ADMIN_TOKEN")
-"""Where reading commands find their credential, in this order (INGEST_TOKEN cannot read)."""
-
-UrlOption = Annotated[
-    str,
-    typer.Option(
-        envvar="SESSION_TRACKER_URL", help="Base URL of the API (local stack or deployed).", show_default=True
-    ),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar=list(READ_TOKEN_VARS),
-        help="A read (or admin) credential [env: SESSION_TRACKER_TOKEN, then READ_TOKEN, then ADMIN_TOKEN].",
-        show_default=False,
-        show_envvar=False,
-    ),
-]
-TableOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="SESSION_TRACKER_TABLE",
-        help="Read the DynamoDB table directly instead of the API (operators; AWS credentials from the environment).",
-        show_default=False,
-    ),
-]
 
 
 def _console(stderr: bool = False) -> Console:
@@ -78,6 +62,11 @@ def _bound(value: str | None, *, name: str, end: bool = False) -> datetime | Non
         return parse_bound(value, field=name, end=end)
     except DomainError as exc:
         raise typer.BadParameter(exc.detail, param_hint=f"--{name}") from exc
+
+
+def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--since``/``--until`` (options.SinceOption/UntilOption) as the times they bound."""
+    return _bound(since, name="since"), _bound(until, name="until", end=True)
 
 
 def open_source(*, url: str | None, token: str | None, table: str | None) -> SessionSource:
@@ -139,19 +128,9 @@ def _full_export_note(kept_from: datetime) -> str:
 
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the <session_id>.json files (created).")],
-    student: Annotated[
-        str | None, typer.Option("--student", "-s", help="Only this student's sessions.", show_default=False)
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            help="Only sessions started on/after this date or ISO time. Without it: every session kept.",
-            show_default=False,
-        ),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Only sessions started on/before this date or ISO time.", show_default=False)
-    ] = None,
+    student: StudentOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     fmt: Annotated[
         str,
         typer.Option(
@@ -167,7 +146,8 @@ def export(
 
     With [bold]--student[/] exports that student's sessions (a query on the student index);
     without it, every student's sessions that started in [--since, --until] (one query
-    per start day). Existing files with the same name are replaced.
+    per start day; without [bold]--since[/], every session kept). Existing files with the same
+    name are replaced.
     """
     from contextlib import nullcontext
 
@@ -178,8 +158,7 @@ def export(
 
     if fmt not in ("json", "csv"):
         raise typer.BadParameter("must be json or csv", param_hint="--format")
-    start = _bound(since, name="since")
-    end = _bound(until, name="until", end=True)
+    start, end = _window(since, until)
     source = _source(url, token, table)
     err = _console(stderr=True)
     try:
@@ -223,14 +202,10 @@ def export(
 # ------------------------------------------------------------------------- sessions
 def sessions(
     student: Annotated[str, typer.Option("--student", "-s", help="The student whose sessions to list.")],
-    since: Annotated[
-        str | None, typer.Option("--since", "--from", help="Started on/after (date or ISO time).", show_default=False)
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", "--to", help="Started on/before (date or ISO time).", show_default=False)
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     table: TableOption = None,
@@ -241,8 +216,7 @@ def sessions(
 
     from session_tracker_cli.client import SourceError
 
-    start = _bound(since, name="since")
-    end = _bound(until, name="until", end=True)
+    start, end = _window(since, until)
     source = _source(url, token, table)
     rows = []
     try:
@@ -386,7 +360,7 @@ def render_session(export: SessionExport, console: Console) -> None:
 
 def show(
     session_id: Annotated[str, typer.Argument(help="The session id, e.g. emma_smith_20260117_1430.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the export JSON instead.")] = False,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     table: TableOption = None,
@@ -434,17 +408,6 @@ def analyze(
 
 
 # --------------------------------------------------------------------------- assign
-AdminTokenOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar=["SESSION_TRACKER_TOKEN", "ADMIN_TOKEN"],
-        help="A credential with the admin scope [env: SESSION_TRACKER_TOKEN, then ADMIN_TOKEN].",
-        show_envvar=False,
-        show_default=False,
-    ),
-]
-
-
 def assign(
     session_id: Annotated[str, typer.Argument(help="The unmatched session to assign.")],
     student: Annotated[

@@ -14,29 +14,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from session_tracker_cli import DEFAULT_URL
-from session_tracker_cli.reading_cli import AdminTokenOption, UrlOption, _console, _fail
+from session_tracker_cli.options import (
+    AdminTableOption,
+    AdminTokenOption,
+    EndpointOption,
+    JsonOption,
+    LimitOption,
+    UrlOption,
+)
+from session_tracker_cli.reading_cli import _console, _fail
 
-EndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="AWS_ENDPOINT_URL_DYNAMODB",
-        help="With --table: the DynamoDB endpoint (DynamoDB Local as `make run` prints it).",
-        show_default=False,
-    ),
-]
-AdminTableOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="SESSION_TRACKER_TABLE",
-        help="Work on the DynamoDB table directly instead of the API (operators; AWS credentials "
-        "from the environment).",
-        show_default=False,
-    ),
-]
 if TYPE_CHECKING:
     from session_tracker_cli.rights_client import AdminSource
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 keys_app = typer.Typer(
     name="keys",
@@ -148,7 +137,7 @@ def audit(
     student: Annotated[str | None, typer.Option("--student", help="Only entries about this student.")] = None,
     start: Annotated[str | None, typer.Option("--from", help="Entries at or after (ISO date or time).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Entries at or before (ISO date or time).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 50,
+    limit: LimitOption = 50,
     url: UrlOption = DEFAULT_URL,
     token: AdminTokenOption = None,
     table: AdminTableOption = None,
