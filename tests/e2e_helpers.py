@@ -87,3 +87,17 @@ def session_with(store: Any, session_id: str, calls: int, timeout: float = 20) -
             return seen
         time.sleep(0.2)
     raise AssertionError(f"{session_id}: expected {calls} calls, found {seen}")
+
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def body_routes(template) -> list[tuple[str, str]]:
+    """(method, path) of every HttpApi event in template.yaml that takes a body."""
+    routes = set()
+    for function in template.functions():
+        for event in function.events:
+            method = str(event.properties.get("Method", "ANY")).upper()
+            if event.type == "HttpApi" and method in BODY_METHODS | {"ANY"}:
+                routes.add(("POST" if method == "ANY" else method, str(event.properties["Path"])))
+    return sorted(routes)

@@ -18,6 +18,10 @@ from session_tracker_local.lambda_host import FunctionPool
 
 # Lambda's synchronous invocation payload limit; API Gateway answers 413 above it.
 MAX_EVENT_BODY = 6 * 1024 * 1024
+# An over-limit body is read and dropped before the 413 (up to API Gateway's own 10 MB limit and
+# a little more): closing a socket with unread data makes the kernel reset the connection, so
+# the client, still sending, would see a reset instead of the answer.
+MAX_DRAIN = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.access_log:
             super().log_message(format, *args)
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        cookies: list[str] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
         self.send_response(status)
+        if close:  # said, so a client does not reuse the connection the server is closing
+            self.send_header("connection", "close")
         for key, value in headers.items():
             if key not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(key, value)
@@ -171,14 +185,26 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _drain(self, length: int) -> None:
+        left = min(length, MAX_DRAIN)
+        self.connection.settimeout(10)  # a client that stops sending does not hold the thread
+        try:
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:
+            return
+
     def _dispatch(self) -> None:
         parts = urlsplit(self.path)
         method = self.command.upper()
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_EVENT_BODY:
-            # Drain what we can cheaply; refuse the rest like API Gateway + Lambda would.
-            self.close_connection = True
-            self._send(*_gateway_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large"))
+            # Refused like API Gateway + Lambda (413, the gateway's JSON), after the body is drained.
+            self._drain(length)
+            self._send(*_gateway_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large"), close=True)
             return
         body = self.rfile.read(length) if length else b""
         headers: dict[str, str] = {}

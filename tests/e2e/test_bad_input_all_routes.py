@@ -1,7 +1,8 @@
 """Hostile input on every route of template.yaml, over HTTP against the local stack.
 
 Each route gets, with valid credentials: malformed JSON, wrong types, bodies that
-are deeply nested, NUL-laden, non-UTF-8 or over the limit, and hostile path ids.
+are deeply nested, NUL-laden, non-UTF-8, over the route's limit (413 problem+json naming the
+body) or over Lambda's (the gateway's 413), and hostile path ids.
 No answer may be a 5xx, every error is problem+json, and data logged before the
 barrage is intact afterwards (nothing lost, nothing duplicated).
 """
@@ -13,6 +14,9 @@ import re
 from collections import Counter
 
 import httpx
+from e2e_helpers import body_routes as template_body_routes
+
+from session_tracker_local.apigw import MAX_EVENT_BODY
 
 TOKEN = "e2e-admin-token"
 VAPI_SECRET = "e2e-vapi-secret"
@@ -117,7 +121,7 @@ def _check(response: httpx.Response, where: str, failures: list[str], statuses: 
         failures.append(f"{where}: {response.status_code} is not problem+json")
 
 
-def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_stack, http) -> None:
+def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_stack, http, template) -> None:
     seed = [
         {
             "student_id": "barrage_seed",
@@ -134,6 +138,8 @@ def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_s
     failures: list[str] = []
     statuses: Counter[int] = Counter()
     requests = 0
+    body_routes: set[tuple[str, str]] = set()
+    over_route_limit: set[str] = set()
     for route in local_stack.router.routes:
         method = "POST" if route.method == "ANY" else route.method
         if "{" in route.path:
@@ -150,16 +156,28 @@ def test_hostile_input_on_every_route_never_gets_a_5xx_and_loses_nothing(local_s
                 response = http.request(method, path, headers=_headers(route.path, body), content=body)
                 requests += 1
                 _check(response, f"{method} {path} body={body[:40]!r}", failures, statuses)
+            # Over the route's own limit (below Lambda's): the function's 413 problem naming the body.
+            over = b'{"x": "' + b"y" * (MAX_EVENT_BODY - 64 * 1024) + b'"}'
+            response = http.request(method, path, headers=_headers(route.path, over), content=over)
+            requests += 1
+            _check(response, f"{method} {path} body over the route's limit", failures, statuses)
+            if response.status_code == 413:
+                over_route_limit.add(route.path)
+                if response.json().get("field") != "body":
+                    failures.append(f"{method} {path}: 413 does not name the body: {response.text[:200]}")
             big = b'{"x": "' + b"y" * (6 * 1024 * 1024) + b'"}'
             response = http.request(method, path, headers=_headers(route.path, big), content=big)
             requests += 1
             statuses[response.status_code] += 1
+            body_routes.add((method, route.path))
             # Over Lambda's 6 MB payload limit the gateway itself answers (JSON {"message"}), as in AWS.
             assert response.status_code == 413, (path, response.status_code)
     print(
         f"\nbad input: {requests} requests over {len(local_stack.router.routes)} routes: {dict(sorted(statuses.items()))}"
     )
     assert not failures, "\n".join(failures[:20])
+    assert body_routes == set(template_body_routes(template)), "every route of template.yaml that takes a body"
+    assert {"/interactions", "/keys", "/ui/sign-in"} <= over_route_limit
 
     retry = http.post("/interactions", json={"interactions": seed}, headers=_headers("/interactions"))
     assert retry.status_code == 202

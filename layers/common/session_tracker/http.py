@@ -234,7 +234,7 @@ def guarded(
         limit = max_body()
         raw = body_bytes(event)
         if len(raw) > limit:
-            raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}")
+            raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}", field="body")
         if gate is not None:
             answer = gate(event)
             if answer is not None:
@@ -244,7 +244,9 @@ def guarded(
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     except DomainError as ex:
-        return problem_event_response(problem(ex.status, ex.title, ex.detail, **ex.extra), error_headers(ex.status))
+        return problem_event_response(
+            problem(ex.status, ex.title, ex.detail, field=ex.field, **ex.extra), error_headers(ex.status)
+        )
     except Exception as ex:  # a gate that reads the store (named keys) during an outage
         if not is_store_outage(ex):
             raise
