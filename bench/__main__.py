@@ -27,6 +27,10 @@ MODULES = [
 ]
 
 
+STORED_ONLY = ["soak"]
+"""Sections run by their own target (``make soak``), rendered from their last results."""
+
+
 def _table(rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
@@ -100,7 +104,7 @@ def render(results: dict[str, Any]) -> str:
                 f"**{cap['aws_steady_state']}**, boundary **{cap['aws_boundary']}**.",
                 "",
             ]
-    for name in MODULES[1:]:
+    for name in [*MODULES[1:], *STORED_ONLY]:
         section = results.get(name)
         if section and "markdown" in section:
             lines += [section["markdown"], ""]
@@ -198,12 +202,18 @@ def targets(results: dict[str, Any]) -> list[str]:
             ]
         )
     if throughput and "default_batches" in throughput:
-        b, single, soak = throughput["default_batches"], throughput["single_calls"], throughput["soak"]
+        b, single = throughput["default_batches"], throughput["single_calls"]
         burst = throughput.get("burst_100_connections", {})
+        floor = (
+            f"; floor: the same DynamoDB requests raw reach x{b['ceiling_to_raw']} of raw put_item "
+            f"(stack x{b['ratio_to_ceiling']} of that)"
+            if "ceiling_to_raw" in b
+            else ""
+        )
         rows.append(
             [
                 "local stack >= 0.5x raw DynamoDB Local writes, 8 clients, client default batches",
-                f"{b['interactions_per_s']} vs {b['raw_put_item_per_s']} items/s: x{b['ratio_to_raw']}",
+                f"{b['interactions_per_s']} vs {b['raw_put_item_per_s']} items/s: x{b['ratio_to_raw']}{floor}",
                 _yes(b["ratio_to_raw"] >= 0.5),
             ]
         )
@@ -222,12 +232,24 @@ def targets(results: dict[str, Any]) -> list[str]:
                 _yes(bool(burst) and set(burst) == {"202"}),
             ]
         )
-        growth = soak["rss_end_mb"] - soak["rss_start_mb"]
+    soak = results.get("soak")
+    if soak:
+        start, end = soak["rss_start_mb"]["total"], soak["rss_end_mb"]["total"]
         rows.append(
             [
-                f"memory flat over a soak ({soak['seconds']:g} s of default batches)",
-                f"RSS {soak['rss_start_mb']} -> {soak['rss_end_mb']} MB",
-                _yes(growth <= 0.05 * soak["rss_start_mb"]),
+                f"memory flat over a {soak['seconds'] / 60:.0f}-minute soak (`make soak`, default batches)",
+                f"RSS of the stack's processes {start} -> {end} MB ({end - start:+.1f} MB)",
+                _yes(end - start <= 0.05 * start),
+            ]
+        )
+    total = results.get("bench_total")
+    if total:
+        rows.append(
+            [
+                "`make bench` under 10 minutes",
+                f"{total['seconds'] / 60:.1f} min ({total['seconds']:g} s, {total['generated_at']}"
+                f"{', --quick' if total.get('quick') else ''})",
+                _yes(total["seconds"] < 600),
             ]
         )
     matching = results.get("matching", {}).get("configs", {})
@@ -275,11 +297,20 @@ def targets(results: dict[str, Any]) -> list[str]:
         )
     tp = results.get("throughput")
     if tp:
+        b = tp.get("default_batches", {})
         out.append(
-            f"- **Throughput** ({tp['ratio_to_raw']} of raw writes/s): the local stack runs every handler in one "
-            f"Python process (one GIL, {results.get('machine', {}).get('cpus', 2)} cores shared with DynamoDB Local "
-            f"and the load generator), and each logged call does about three times the DynamoDB work of one "
-            f"`put_item` (above). In AWS every concurrent request gets its own Lambda instance."
+            f"- **Throughput** ({tp['ratio_to_raw']} of raw writes/s for the realistic mix"
+            + (
+                f", {b['ratio_to_raw']} for the client's default batches, whose own DynamoDB requests replayed raw "
+                f"reach {b['ceiling_to_raw']} of raw `put_item`"
+                if "ceiling_to_raw" in b
+                else ""
+            )
+            + f"): HTTP is served by {tp.get('http_workers') or 'no'} worker processes, but all of them and "
+            f"DynamoDB Local share {results.get('machine', {}).get('cpus', 2)} cores with the load generator, and "
+            "each logged call does several times the DynamoDB work of one `put_item` (a read of the student's "
+            "pointer and a transaction with the call, its idempotency marker, the pointer and the session). The "
+            "ceiling rows are that floor. In AWS every concurrent request gets its own Lambda instance."
         )
     cs = results.get("cold_start")
     if cs:
@@ -304,6 +335,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    bench_started = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for name in MODULES:
         if args.only and name not in args.only:
@@ -321,10 +353,20 @@ def main() -> None:
         results[name] = result
         (RESULTS / f"{name}.json").write_text(json.dumps(result | {"machine": results["machine"]}, indent=2) + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2), flush=True)
-    for name in MODULES:  # --only: keep the other sections from their last results
+    if not args.only:  # the whole bench: its own wall time is a target (under 10 minutes)
+        total = {"seconds": round(time.monotonic() - bench_started, 1), "quick": args.quick}
+        total["generated_at"] = results["generated_at"]
+        (RESULTS / "bench_total.json").write_text(json.dumps(total, indent=2) + "\n")
+    write_docs(results)
+
+
+def write_docs(results: dict[str, Any]) -> None:
+    """docs/benchmarks.md from this run's results and, for sections not run, their last results."""
+    for name in [*MODULES, *STORED_ONLY, "bench_total"]:
         stored = RESULTS / f"{name}.json"
         if name not in results and stored.is_file():
             results[name] = json.loads(stored.read_text())
+    results.setdefault("machine", machine())
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text(render(results) + "\n")
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")

@@ -53,10 +53,17 @@ def serve(
         float | None, typer.Option(help="Run every scheduled function this often instead of its template rate.")
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Print one line per HTTP request.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="HTTP worker processes sharing the port (default: one per core, at most 4; 0: threads of "
+            "one process). Streams and schedules run once, in the main process."
+        ),
+    ] = None,
 ) -> None:
     """Serve every route of template.yaml locally, with streams and schedules running (dev: `make run`)."""
     try:
-        from session_tracker_local.stack import LocalStack, StackOptions, find_root
+        from session_tracker_local.stack import LocalStack, StackOptions, default_workers, find_root
     except ImportError as exc:
         typer.echo(
             "error: `serve` runs the local stack, a development package that is not installed here: "
@@ -78,6 +85,7 @@ def serve(
         backend=backend,  # type: ignore[arg-type]
         schedule_interval=schedule_seconds,
         access_log=access_log,
+        workers=default_workers() if workers is None else workers,
     )
     stopped = threading.Event()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -180,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
         for cookie in cookies or []:
             self.send_header("set-cookie", cookie)
+        if self.server.worker_pid:  # which worker process answered (worker mode only)
+            self.send_header("x-local-worker-pid", self.server.worker_pid)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -243,7 +247,25 @@ class LocalHttpApi(ThreadingHTTPServer):
         self.router = router
         self.access_log = access_log
         self.errors = 0
+        self.worker_pid = ""
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def on_socket(cls, sock: socket.socket, router: Router, *, access_log: bool = False) -> LocalHttpApi:
+        """A server on a socket already bound and listening (a worker's, inherited from the parent)."""
+        server = cls.__new__(cls)
+        ThreadingHTTPServer.__init__(server, sock.getsockname()[:2], _Handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = sock
+        server.server_address = sock.getsockname()
+        host, port = server.server_address[:2]
+        server.server_name, server.server_port = str(host), port  # no DNS lookup
+        server.router = router
+        server.access_log = access_log
+        server.errors = 0
+        server._thread = None
+        server.worker_pid = str(os.getpid())
+        return server
 
     def on_error(self, route: Route) -> None:
         import logging

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
 from session_tracker_local.apigw import LocalHttpApi, Router
@@ -28,6 +29,9 @@ from session_tracker_local.cfn import EventSource, FunctionSpec, Template, resol
 from session_tracker_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java_available
 from session_tracker_local.lambda_host import FunctionPool
 from session_tracker_local.tokens import resolve_tokens
+
+if TYPE_CHECKING:
+    from session_tracker_local.workers import WorkerSet
 
 log = logging.getLogger("session_tracker_local")
 
@@ -147,6 +151,32 @@ EVENT_RUNNERS: dict[str, RunnerFactory] = {
 }
 
 
+def default_workers() -> int:
+    """HTTP worker processes for ``make run``: one per core, at most 4 (DynamoDB Local needs cores too)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def build_router(
+    template: Template, refs: dict[str, Any], *, max_concurrency: int, warm: bool = True
+) -> tuple[Router, dict[str, FunctionPool]]:
+    """The HTTP routes of ``template.yaml`` (its ``HttpApi`` events) and a pool per function;
+    ``warm`` loads one instance of every routed function now (import errors surface at start)."""
+    router = Router()
+    pools: dict[str, FunctionPool] = {}
+    for spec in template.functions():
+        pool = FunctionPool(spec, max_concurrency=max_concurrency)
+        pools[spec.logical_id] = pool
+        routed = False
+        for source in spec.events:
+            if source.type == "HttpApi":
+                props = resolve(source.properties, refs)
+                router.add(str(props.get("Method", "ANY")), str(props["Path"]), pool)
+                routed = True
+        if warm and routed:
+            pool.warm()
+    return router, pools
+
+
 @dataclass
 class StackOptions:
     root: Path
@@ -167,6 +197,10 @@ class StackOptions:
     schedule_interval: float | None = None
     """Override every schedule's interval (seconds); ``None`` uses the template's rate."""
     max_concurrency: int = 8
+    """Handler instances per function (per worker process with ``workers``)."""
+    workers: int = 0
+    """HTTP worker processes sharing the listening socket (``session_tracker_local.workers``); 0 serves
+    HTTP from threads of this process. Streams and schedules always run once, in this process."""
     access_log: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -183,6 +217,10 @@ class LocalStack:
         self._ddb: DynamoDBLocal | None = None
         self._moto: Any = None
         self.server: LocalHttpApi | None = None
+        self.workers: WorkerSet | None = None
+        self._listener: socket.socket | None = None
+        self._url: str | None = None
+        self._router: Router | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.runners: list[Runner] = []
         self.refs: dict[str, Any] = {}
@@ -367,25 +405,32 @@ class LocalStack:
             from session_tracker import runtime
 
             runtime.reset()
-            router = Router()
+            workers = self._worker_count()
+            router, self.pools = build_router(
+                self.template, self.refs, max_concurrency=self.options.max_concurrency, warm=workers == 0
+            )
             for spec in functions:
-                pool = FunctionPool(spec, max_concurrency=self.options.max_concurrency)
-                self.pools[spec.logical_id] = pool
+                pool = self.pools[spec.logical_id]
                 for source in spec.events:
-                    if source.type == "HttpApi":
-                        props = resolve(source.properties, self.refs)
-                        router.add(str(props.get("Method", "ANY")), str(props["Path"]), pool)
-                    elif source.type in EVENT_RUNNERS:
+                    if source.type in EVENT_RUNNERS:
                         enabled = self.options.run_streams if source.type == "DynamoDB" else self.options.run_schedules
                         if enabled:
                             runner = EVENT_RUNNERS[source.type](self, pool, source)
                             if runner is not None:
                                 self.runners.append(runner)
-                    else:
+                                if workers:
+                                    pool.warm()
+                    elif source.type != "HttpApi":
                         log.warning("%s: event type %s is not emulated locally", spec.logical_id, source.type)
-                pool.warm()
-            self.server = LocalHttpApi(self.options.host, self.options.port, router, access_log=self.options.access_log)
-            self.server.start()
+            self._router = router
+            if workers:
+                self._start_workers(workers)
+            else:
+                self.server = LocalHttpApi(
+                    self.options.host, self.options.port, router, access_log=self.options.access_log
+                )
+                self.server.start()
+                self._url = self.server.url
             for runner in self.runners:
                 runner.start()
         except BaseException:
@@ -393,21 +438,59 @@ class LocalStack:
             raise
         return self
 
+    def _worker_count(self) -> int:
+        """HTTP worker processes: none with moto (its table lives in this process)."""
+        if self.options.workers <= 0:
+            return 0
+        if self.backend != "dynamodb-local":
+            self.notice = (self.notice + " " if self.notice else "") + "HTTP is served in-process (moto)."
+            return 0
+        return self.options.workers
+
+    def _start_workers(self, count: int) -> None:
+        from session_tracker_local.workers import WorkerSet
+
+        sock = socket.create_server((self.options.host, self.options.port), backlog=1024)
+        self._listener = sock
+        host, port = sock.getsockname()[:2]
+        self._url = f"http://{host!s}:{port}"
+        self.workers = WorkerSet(
+            sock,
+            count,
+            {
+                "root": str(self.options.root),
+                "refs": self.refs,
+                "max_concurrency": self.options.max_concurrency,
+                "access_log": self.options.access_log,
+            },
+        )
+        self.workers.start()
+
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
+        assert self._url is not None, "the stack is not started"
+        return self._url
 
     @property
     def router(self) -> Router:
-        assert self.server is not None
-        return self.server.router
+        assert self._router is not None, "the stack is not started"
+        return self._router
+
+    def pids(self) -> list[int]:
+        """This process and the HTTP workers (memory figures)."""
+        return [os.getpid(), *(self.workers.pids if self.workers is not None else [])]
 
     def stop(self) -> None:
         for runner in self.runners:
             with contextlib.suppress(Exception):
                 runner.stop()
         self.runners = []
+        if self.workers is not None:
+            self.workers.stop()
+            self.workers = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -463,6 +546,8 @@ class LocalStack:
             lines.append(f"  session files: {self.session_files_dir}{kept}")
         if self.notice:
             lines.append(f"  NOTICE: {self.notice}")
+        if self.workers is not None:
+            lines.append(f"  HTTP: {self.workers.count} worker processes on one socket (pids {self.workers.pids})")
         lines.append("  routes:")
         lines += [f"    {r.method:6} {r.path:40} -> {r.pool.spec.logical_id}" for r in self.router.routes]
         for runner in self.runners:

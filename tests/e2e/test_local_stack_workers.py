@@ -1,0 +1,196 @@
+"""`make run` serves HTTP from worker processes sharing one listening socket
+(session_tracker_local.workers): `session-tracker serve` as a process answers a class's burst and
+concurrent batches, keeps streams and schedules in its own process, and Ctrl-C leaves no process
+behind (no worker, no DynamoDB Local JVM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from session_tracker_local.dynamodb_local import free_port, java_available
+
+pytestmark = pytest.mark.skipif(not java_available(), reason="needs java for DynamoDB Local")
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "workers-ingest-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WORKERS = 2
+SERVE = [sys.executable, "-m", "session_tracker_cli", "serve", "--backend", "dynamodb-local"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a parent that is gone counts as gone: nothing runs)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "BLOB_", "TABLE_NAME"))}
+    env |= {"INGEST_TOKEN": TOKEN, "READ_TOKEN": "workers-read-token", "ADMIN_TOKEN": "workers-admin-token"}
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [*SERVE, "--port", str(port), "--in-memory", "--workers", str(WORKERS), "--no-access-log"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, "session-tracker serve exited"
+            assert time.monotonic() < deadline, "the stack did not become healthy"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the serve process we started, and its group
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def test_workers_serve_the_port_and_the_runners_stay_in_the_main_process(
+    served: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, proc = served
+    children = _children(proc.pid)
+    workers = [c for c in children if b"session_tracker_local.workers" in _cmdline(c)]
+    assert len(workers) == WORKERS, [_cmdline(c) for c in children]
+    # Each worker answers on the shared socket: keep opening connections until both have served one.
+    seen: set[str] = set()
+    for _ in range(200):
+        with httpx.Client(base_url=url, timeout=30) as http:  # a new connection each time
+            answer = http.get("/health")
+            assert answer.status_code == 200
+        seen.add(answer.headers.get("x-local-worker-pid", ""))
+        if len(seen) == WORKERS:
+            break
+    assert seen == {str(w) for w in workers}
+
+
+def test_concurrent_batches_each_get_their_own_answer(served: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, _ = served
+    mismatches: list[str] = []
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for i in range(6):
+                student = f"wconc_{w}_{i}"
+                calls = [
+                    {"student_id": student, "function": "get_progress", "timestamp": f"2026-02-01T10:00:0{k}Z"}
+                    for k in range(5)
+                ]
+                answer = http.post("/interactions", json={"interactions": calls}, headers=AUTH).json()
+                sessions = {r.get("session_id") for r in answer.get("results", [])}
+                if sessions != {f"{student}_20260201_1000"}:
+                    with lock:
+                        mismatches.append(f"{student} -> {sessions}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    assert not mismatches, mismatches[:5]
+
+
+def test_a_burst_of_100_simultaneous_connections_is_served_by_the_workers(
+    served: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _ = served
+    host, port = url.removeprefix("http://").split(":")
+    barrier = threading.Barrier(100)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        body = json.dumps(
+            {"student_id": f"wburst_{n}", "function": "get_progress", "timestamp": "2026-02-02T10:00:00Z"}
+        ).encode()
+        request = (
+            f"POST /interactions HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {AUTH['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        try:
+            barrier.wait(30)
+            with socket.create_connection((host, int(port)), timeout=60) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else f"bad: {answer[:60]!r}"
+        except OSError as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        with lock:
+            outcomes.append(status)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(set(outcomes)) == ["202"], {o: outcomes.count(o) for o in set(outcomes)}
+
+
+def test_ctrl_c_stops_every_process_of_the_stack(served: tuple[str, subprocess.Popen[bytes]]) -> None:
+    """Last in this module: Ctrl-C (SIGINT to the foreground process group) ends serve, its HTTP
+    workers and its DynamoDB Local; nothing is left running."""
+    url, proc = served
+    children = _children(proc.pid)
+    assert any(b"DynamoDBLocal.jar" in _cmdline(c) for c in children)
+    assert sum(b"session_tracker_local.workers" in _cmdline(c) for c in children) == WORKERS
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [c for c in children if _alive(c)] == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=2)
