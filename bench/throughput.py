@@ -659,7 +659,11 @@ def _phase_markdown(phases: dict[str, Any], workers: int) -> list[str]:
         f"Load phases, {workers} concurrent clients on keep-alive connections; the stack serves HTTP from "
         f"{phases['http_workers'] or 'no'} worker processes (`session_tracker_local.workers`). Ceiling = the "
         "DynamoDB requests the handler makes for the same traffic (recorded in-process, untimed), replayed raw "
-        "at the same concurrency against a fresh copy of the table: what DynamoDB Local allows with no Python of ours.",
+        "at the same concurrency on the same table (students renamed: every item new, same sizes) by boto3 clients "
+        "in the bench's process: what DynamoDB Local allows with none of our Python. Each phase runs in "
+        f"{ROUNDS} rounds, stack, raw `put_item` and ceiling interleaved. CPU seconds (DynamoDB Local / bench "
+        f"process and stack parent / HTTP workers): batches stack {b['cpu_seconds']}, ceiling "
+        f"{bc.get('cpu_seconds')}; single calls stack {s['cpu_seconds']}, ceiling {c.get('cpu_seconds')}.",
         "",
         "| phase | calls | items/s | baseline (same run) | baseline items/s | ratio |",
         "|---|---|---|---|---|---|",
