@@ -38,6 +38,59 @@ def marker_key(student_id: str, interaction_id: str) -> dict[str, str]:
     return {"PK": f"IID#{student_id}#{interaction_id}", "SK": "IID"}
 
 
+# ------------------------------------------------------------------ layout v2 (issue #14)
+LAYOUT_VERSION = 2
+"""Session records written by the v2 code carry ``layout = 2``: their calls live in the
+student's partition (:func:`student_call_key`), not under ``SESSION#{id}``. A record without
+``layout`` is a v1 record (calls at :func:`interaction_key`), read until migrated."""
+
+V2_HEAD_SK = "I~HEAD"
+"""SK of the v2 HEAD: ``~`` (0x7E) sorts after every ``I#...`` call key, so a Query of the
+student's partition newest first returns HEAD and then the newest calls."""
+
+CALL_SK_PREFIX = "I#"
+
+
+def student_pk(student_id: str) -> str:
+    return f"STUDENT#{student_id}"
+
+
+def call_sk(timestamp: datetime, interaction_id: str) -> str:
+    return f"{CALL_SK_PREFIX}{iso(timestamp)}#{interaction_id}"
+
+
+def student_call_key(student_id: str, timestamp: datetime, interaction_id: str) -> dict[str, str]:
+    """A logged call (v2): ``PK=STUDENT#{student_id}``, ``SK=I#{iso timestamp}#{interaction_id}``.
+
+    Item: ``entity="interaction"``, ``session_id`` (the session it belongs to; no index
+    keys on calls), ``interaction_id``, ``student_id``, ``function``, ``timestamp``,
+    ``received_at``, ``arguments_json`` | ``arguments_blob``, ``data_provided`` (L),
+    ``subjects`` (L), ``response_size``, ``duration_ms``, ``is_error``, ``platform``,
+    ``call_id``, ``expires_at``. Written with one ``PutItem`` conditioned on
+    ``attribute_not_exists(SK)`` (a failed condition = a retry: the stored ``session_id``
+    is the answer). ``iso`` is fixed-width UTC with microseconds, so SK order is time order.
+    """
+    return {"PK": student_pk(student_id), "SK": call_sk(timestamp, interaction_id)}
+
+
+def v2_head_key(student_id: str) -> dict[str, str]:
+    """The student's HEAD (v2): ``PK=STUDENT#{student_id}``, ``SK=I~HEAD``.
+
+    Item: ``entity="head"``, ``student_id``, ``session_id`` (current session),
+    ``session_start``, ``version`` (N, +1 on every boundary write: conditions are on it),
+    ``last_activity`` (as of the last boundary write only: the newest call's timestamp is
+    read from the calls), ``ended_at`` (platform end), ``closed_at`` (idle close),
+    ``call_id``, ``expires_at``. Written only at boundaries (open, reopen, close, end,
+    merge), never per call.
+    """
+    return {"PK": student_pk(student_id), "SK": V2_HEAD_SK}
+
+
+def student_calls_between(start: datetime, end: datetime) -> tuple[str, str]:
+    """SK bounds (inclusive) of the calls with timestamps in ``[start, end]``."""
+    return f"{CALL_SK_PREFIX}{iso(start)}", f"{CALL_SK_PREFIX}{iso(end)}#\uffff"
+
+
 def call_key(call_id: str) -> dict[str, str]:
     return {"PK": f"CALL#{call_id}", "SK": "CALL"}
 
