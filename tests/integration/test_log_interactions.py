@@ -67,7 +67,7 @@ def test_second_session_in_same_minute_gets_suffix_2(dynamo_store) -> None:
     # head now points at ann_20260117_1430 with last activity T0; a platform end marks it ended:
     dynamo_store.client.update_item(
         TableName=dynamo_store.table_name,
-        Key={"PK": {"S": "STUDENT#ann"}, "SK": {"S": "HEAD"}},
+        Key={"PK": {"S": "STUDENT#ann"}, "SK": {"S": "I~HEAD"}},
         UpdateExpression="SET ended_at = :e",
         ExpressionAttributeValues={":e": {"S": "2026-01-17T14:30:06.000000Z"}},
     )
@@ -156,25 +156,27 @@ def test_duplicate_inside_a_batch_is_reported_not_stored_twice(store) -> None:
 def test_steady_state_costs_two_requests_per_call(dynamo_store) -> None:
     log(dynamo_store, call(at=T0))
     with count_requests(dynamo_store.client) as counts:
-        log(dynamo_store, call(at=T0 + minutes(1)))
+        log(dynamo_store, call(at=T0 + minutes(1)), now=T0 + minutes(1))
     assert sum(counts.values()) == 2, counts
-    assert counts == {"GetItem": 1, "TransactWriteItems": 1}
+    assert counts == {"Query": 1, "PutItem": 1}  # storage v2: HEAD + newest calls, one conditional put
 
 
 def test_batch_of_25_for_one_student_costs_two_requests(dynamo_store) -> None:
     log(dynamo_store, call(at=T0))
     batch = [call(at=T0 + timedelta(seconds=10 * i), interaction_id=f"b{i}") for i in range(1, 26)]
     with count_requests(dynamo_store.client) as counts:
-        results = log(dynamo_store, *batch)
+        results = log(dynamo_store, *batch, now=T0 + minutes(5))
     assert sum(counts.values()) == 2, counts
+    assert counts == {"Query": 1, "BatchWriteItem": 1}
     assert {r.session_id for r in results} == {"emma_smith_20260117_1430"}
 
 
-def test_boundary_costs_two_requests(dynamo_store) -> None:
+def test_boundary_costs_three_requests(dynamo_store) -> None:
     log(dynamo_store, call(at=T0))
     with count_requests(dynamo_store.client) as counts:
-        log(dynamo_store, call(at=T0 + minutes(30)))
-    assert counts == {"GetItem": 1, "TransactWriteItems": 1}
+        log(dynamo_store, call(at=T0 + minutes(30)), now=T0 + minutes(30))
+    # the read, the boundary transaction, and the winner's re-check for a call it raced
+    assert counts == {"Query": 2, "TransactWriteItems": 1}
 
 
 def test_items_carry_ttl_from_retention(dynamo_store) -> None:
@@ -267,9 +269,9 @@ def test_a_steady_state_call_after_a_reopen_costs_two_requests(dynamo_store) -> 
     log(dynamo_store, call(at=T0))
     close_idle_sessions(store=dynamo_store, now=T0 + minutes(11), timeout=TIMEOUT, request_analysis=False, workers=1)
     with count_requests(dynamo_store.client) as reopen:
-        log(dynamo_store, call(at=T0 + minutes(5)))
+        log(dynamo_store, call(at=T0 + minutes(5)), now=T0 + minutes(11))
     with count_requests(dynamo_store.client) as steady:
-        log(dynamo_store, call(at=T0 + minutes(6)))
+        log(dynamo_store, call(at=T0 + minutes(6)), now=T0 + minutes(11))
     assert sum(reopen.values()) == 2 and sum(steady.values()) == 2
 
 
@@ -329,12 +331,39 @@ def _open_key(store, session_id: str) -> str:
     return item["gsi2sk"]["S"]
 
 
-def test_the_open_session_key_moves_only_when_a_call_enters_a_new_five_minute_bucket(dynamo_store) -> None:
+def test_calls_never_rewrite_the_closer_index_the_closer_rebuckets(dynamo_store) -> None:
+    from session_tracker.lifecycle import close_idle_sessions
+
     sid = log(dynamo_store, call(at=T0))[0].session_id  # T0 = 14:30:05
-    log(dynamo_store, call(at=T0 + minutes(3)))
-    assert _open_key(dynamo_store, sid) == "2026-01-17T14:30:00.000000Z"
-    log(dynamo_store, call(at=T0 + minutes(6)))
-    assert _open_key(dynamo_store, sid) == "2026-01-17T14:35:00.000000Z"
+    log(dynamo_store, call(at=T0 + minutes(3)), now=T0 + minutes(3))
+    log(dynamo_store, call(at=T0 + minutes(6)), now=T0 + minutes(6))
+    assert _open_key(dynamo_store, sid) == "2026-01-17T14:30:00.000000Z"  # as opened: no per-call index write
+    report = close_idle_sessions(
+        store=dynamo_store, now=T0 + minutes(12), timeout=TIMEOUT, request_analysis=False, workers=1
+    )
+    assert report.closed == [] and report.rebucketed == 1
+    assert _open_key(dynamo_store, sid) == "2026-01-17T14:35:00.000000Z"  # its newest call's bucket
+
+
+def test_a_late_call_bridging_two_sessions_merges_them_whatever_the_order(store) -> None:
+    # last call 9:50; 10:01 arrives first (gap 11 min > 10: a new session), then 9:59
+    first = log(store, call(at=T0), now=T0)[0].session_id
+    later = log(store, call(at=T0 + minutes(11), interaction_id="c1001"), now=T0 + minutes(11))[0]
+    assert later.new_session and later.session_id != first
+    bridging = log(store, call(at=T0 + minutes(9), interaction_id="c0959"), now=T0 + minutes(11))[0]
+    assert bridging.session_id == first
+    meta, calls = store.read_session(first)
+    assert [c.interaction_id for c in calls][-2:] == ["c0959", "c1001"] and len(calls) == 3
+    assert store.read_session(later.session_id)[0].session_id == first  # the merged id still resolves
+    nxt = log(store, call(at=T0 + minutes(12)), now=T0 + minutes(12))[0]
+    assert nxt.session_id == first
+
+
+def test_a_retry_with_another_timestamp_is_stored_once(store) -> None:
+    a = log(store, call(at=T0, interaction_id="r-1"), now=T0)[0]
+    b = log(store, call(at=T0 + timedelta(seconds=3), interaction_id="r-1"), now=T0 + minutes(1))[0]
+    assert b.duplicate and b.session_id == a.session_id
+    assert len(store.read_session(a.session_id)[1]) == 1
 
 
 def test_a_session_found_early_through_its_bucket_is_left_open_until_it_is_due(store) -> None:

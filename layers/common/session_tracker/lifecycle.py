@@ -39,6 +39,12 @@ class CloseReport(LazyModel):
     raced: list[str] = Field(default_factory=list)
     """Sessions that received a call (or were closed by someone else) while being closed."""
     missing: int = 0
+    rebucketed: int = 0
+    """Sessions found due by the index whose newest call was recent: re-indexed to it."""
+    rechecked: list[str] = Field(default_factory=list)
+    """Closed sessions re-read ``RECHECK_AFTER`` after closing: nothing landed meanwhile."""
+    reclosed: list[str] = Field(default_factory=list)
+    """Closed sessions that received a call while closing: closed again with it counted."""
     stopped_early: bool = False
     """The time budget ran out; the remaining due sessions wait for the next run."""
 
@@ -105,9 +111,15 @@ def close_idle_sessions(
                 report.stopped_early = True
                 break
             batch = due[start : start + BATCH]
-            metas = store.get_sessions([sid for sid, _ in batch])
-            report.missing += len(batch) - len(metas)
+            metas = store.sessions_to_close([sid for sid, _ in batch], now=now)
+            report.missing += len(batch) - len(metas)  # gone, or closed and waiting for its re-check
             todo = _still_due(batch, metas, now=now, timeout=timeout)
+            for meta in metas.values():
+                if meta.status == "active" and meta not in todo:
+                    store.rebucket(meta)  # calls arrived since it was indexed: due later
+                    report.rebucketed += 1
+                elif meta.status != "active":
+                    _recheck(meta, store=store, now=now, request_analysis=request_analysis, report=report)
             results = pool.map(
                 lambda meta: (
                     meta.session_id,
@@ -118,6 +130,20 @@ def close_idle_sessions(
             for session_id, closed in results:
                 (report.closed if closed else report.raced).append(session_id)
     return report
+
+
+def _recheck(
+    meta: SessionMeta, *, store: CloserStore, now: datetime, request_analysis: bool, report: CloseReport
+) -> None:
+    """A closed session's re-check: calls that landed while it closed re-close it with them counted."""
+    stored = (meta.session_summary or {}).get("data_requests")
+    changed = stored != meta.interaction_count or (meta.end_time is not None and meta.last_activity > meta.end_time)
+    summary = closing_summary(meta.model_copy(update={"end_time": None})).model_dump(mode="json") if changed else None
+    try:
+        store.finish_recheck(meta, summary=summary, now=now, request_analysis=request_analysis and changed)
+    except StoreConflict:
+        return
+    (report.reclosed if changed else report.rechecked).append(meta.session_id)
 
 
 def _still_due(

@@ -59,7 +59,7 @@ else is a 422 naming the field."""
 Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
 """A non-negative integer that JSON, Python and DynamoDB all hold exactly."""
 
-SessionStatus = Literal["active", "closed", "completed", "unmatched"]
+SessionStatus = Literal["active", "closed", "completed", "unmatched", "merged"]
 MatchStrategy = Literal["explicit", "tool_calls", "student_id", "time_window", "none", "manual"]
 
 
@@ -199,6 +199,14 @@ class Interaction(LazyModel):
     (``arguments`` is then empty until :func:`blobs.hydrate` reads them back)."""
 
 
+class RecentCall(LazyModel):
+    """A stored call as the ingest read sees it: its key and session."""
+
+    timestamp: UtcDatetime
+    interaction_id: str
+    session_id: str
+
+
 class Head(LazyModel):
     """The student's current session pointer."""
 
@@ -212,6 +220,12 @@ class Head(LazyModel):
     closed_at: UtcDatetime | None = None
     """The idle closer closed the session (wall clock). A later call within the timeout of
     ``last_activity`` (event time) still belongs to it and reopens it."""
+    version: int | None = None
+    """Change token of the stored HEAD (storage v2): boundary writes are conditioned on it.
+    ``None``: no v2 HEAD is stored (none at all, or only a v1 one)."""
+    recent: list[RecentCall] = Field(default_factory=list)
+    """The student's newest calls as read with the HEAD (newest first): the look-back that
+    catches a retried ``interaction_id`` sent with another timestamp."""
 
 
 class SessionMeta(LazyModel):
@@ -236,6 +250,12 @@ class SessionMeta(LazyModel):
     analysis: dict[str, Any] | None = None
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
+    layout: int | None = None
+    """Storage layout of its calls: 2 = in the student's partition; ``None`` = v1 (``SESSION#{id}``)."""
+    merged_from: list[str] = Field(default_factory=list)
+    """Sessions folded into this one (a late call bridged the gap); their calls count here."""
+    merged_into: str | None = None
+    """Set on a ``merged`` session: the session that now holds its calls."""
 
 
 class ExportInteraction(LazyModel):

@@ -28,6 +28,7 @@ from session_tracker.errors import (
     HeadChanged,
     ServiceUnavailable,
     SessionIdTaken,
+    StoreConflict,
     Unprocessable,
 )
 from session_tracker.length import format_duration, session_length
@@ -48,6 +49,9 @@ from session_tracker.privacy import Redactor
 from session_tracker.store.ports import IngestStore, SessionReader
 
 MAX_ATTEMPTS = 12
+RACE_SKEW = timedelta(seconds=60)
+"""A joined call older than ``timeout - RACE_SKEW`` re-checks for a racing boundary (one Query):
+newer calls cannot have been split from it by a call stamped at most this far ahead of the clock."""
 DEFAULT_CLOCK_SKEW = timedelta(days=1)
 
 
@@ -217,7 +221,7 @@ def log_interactions(
     for student_id, indexes in by_student.items():
         indexes.sort(key=lambda i: (records[i].timestamp, i))
         queue = [(i, records[i], items[i].session_id) for i in indexes]
-        _StudentLog(student_id, store, timeout, results).run(queue)
+        _StudentLog(student_id, store, timeout, results, now).run(queue)
     for index, rec in enumerate(records):
         if results[index] is None:
             first = results[first_seen[(rec.student_id, rec.interaction_id)]]
@@ -230,13 +234,20 @@ class _StudentLog:
     """One student's calls from one request, logged in time order with retries on lost races."""
 
     def __init__(
-        self, student_id: str, store: IngestStore, timeout: timedelta, results: list[IngestResult | None]
+        self,
+        student_id: str,
+        store: IngestStore,
+        timeout: timedelta,
+        results: list[IngestResult | None],
+        now: datetime,
     ) -> None:
         self.student_id = student_id
         self.store = store
         self.timeout = timeout
         self.results = results
+        self.now = now
         self.head: Head | None = None
+        self._bridges = 0
 
     def _done(self, index: int, session_id: str, rec: Interaction, *, new: bool, duplicate: bool = False) -> None:
         self.results[index] = IngestResult(
@@ -279,13 +290,16 @@ class _StudentLog:
                     position += 1
                     continue
             if decision is Decision.NEW:
+                ended = self.head is not None and self.head.ended_at is not None and rec.timestamp > self.head.ended_at
                 try:
                     self.head = self.store.open_session(
                         new_meta(session_id_for(self.student_id, rec.timestamp, suffix), rec, now=rec.received_at),
                         [rec],
                         expected_head=self.head,
                     )
-                    self._done(index, self.head.session_id, rec, new=True)
+                    opened = self.head.session_id
+                    into = opened if ended else self._bridge(rec, opened)  # a platform end splits on purpose
+                    self._done(index, into, rec, new=into == opened)
                     position, suffix = position + 1, 1
                 except HeadChanged:
                     self.head = self.store.get_head(self.student_id)
@@ -312,8 +326,14 @@ class _StudentLog:
             group = self._join_group(queue, position, group_limit)
             try:
                 self.head = self.store.append_to_head(self.head, [r for _, r, _ in group])
+                joined = self.head.session_id
+                oldest = min(r.timestamp for _, r, _ in group)
+                if oldest + self.timeout <= self.now + RACE_SKEW:
+                    # A boundary racing this call could have opened a session it should have
+                    # joined (a later call within the timeout): look again, merge if so.
+                    joined = self._bridge(min((r for _, r, _ in group), key=lambda r: r.timestamp), joined)
                 for i, r, _ in group:
-                    self._done(i, self.head.session_id, r, new=False)
+                    self._done(i, joined, r, new=False)
                 position += len(group)
                 group_limit = len(queue)
             except HeadChanged:
@@ -324,6 +344,38 @@ class _StudentLog:
                     position += 1
                 else:
                     group_limit = 1  # find which one is the duplicate
+
+    def _bridge(self, rec: Interaction, session_id: str) -> str:
+        """The gap rule across sessions, whatever the arrival order: a call in ``session_id``
+        within the timeout of a call of another of the student's sessions that it should have
+        joined merges the later session into the earlier one. Returns where ``rec`` ends up."""
+        fresh = self.store.get_head(self.student_id)
+        if fresh is None:
+            return session_id
+        self.head = fresh
+        for call in fresh.recent:
+            if call.session_id == session_id or abs(call.timestamp - rec.timestamp) > self.timeout:
+                continue
+            earlier, later = (
+                (call.session_id, session_id) if call.timestamp <= rec.timestamp else (session_id, call.session_id)
+            )
+            into, merged = self.store.get_session(earlier), self.store.get_session(later)
+            if into is None or merged is None or into.student_id != merged.student_id:
+                continue
+            if "merged" in (into.status, merged.status) or merged.start_time < min(call.timestamp, rec.timestamp):
+                continue  # the later session began before these calls: not a split of theirs
+            if into.status == "completed" and into.end_time is not None and into.end_time < merged.start_time:
+                continue  # the platform ended the earlier one: the later one is a new session
+            try:
+                self.store.merge_session(into, merged, head=fresh)
+            except (HeadChanged, StoreConflict):
+                self.head = self.store.get_head(self.student_id)
+                return self._bridge(rec, session_id) if self._bridges < 3 else session_id
+            finally:
+                self._bridges += 1
+            self.head = self.store.get_head(self.student_id)
+            return earlier
+        return session_id
 
     def _join_group(
         self, queue: list[tuple[int, Interaction, str | None]], start: int, limit: int
@@ -393,7 +445,7 @@ class _StudentLog:
                 if target is not None:
                     fresh = self.store.get_session(target.session_id) or target
                     self.store.append_to_session(fresh, [rec], move_head=False)
-                    self._done(index, target.session_id, rec, new=False)
+                    self._done(index, self._bridge(rec, target.session_id), rec, new=False)
                 else:
                     meta = new_meta(session_id_for(self.student_id, rec.timestamp, suffix), rec, now=rec.received_at)
                     self.store.create_session(meta, [rec], move_head=False)

@@ -8,8 +8,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from session_tracker.models import Head, Interaction, SessionMeta, iso
-from session_tracker.store.keys import day_index_keys, interaction_key, open_bucket, open_shard, session_key
+from session_tracker.models import Head, Interaction, RecentCall, SessionMeta, iso
+from session_tracker.store.keys import day_index_keys, open_bucket, open_shard, session_key, student_call_key
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -81,6 +81,9 @@ def meta_to_item(meta: SessionMeta, *, expires_at: int | None) -> dict[str, Any]
         "gsi1sk": f"{iso(meta.start_time)}#{meta.session_id}",
         **day_index_keys(meta.start_time, meta.session_id),
         "expires_at": expires_at,
+        "layout": meta.layout,
+        "merged_from": set(meta.merged_from) or None,
+        "merged_into": meta.merged_into,
     }
     if meta.status == "active":
         item["gsi2pk"] = open_shard(meta.session_id)
@@ -97,7 +100,7 @@ def item_to_meta(item: dict[str, Any]) -> SessionMeta:
 
 def interaction_to_item(session_id: str, rec: Interaction, *, expires_at: int | None) -> dict[str, Any]:
     return {
-        **interaction_key(session_id, rec.timestamp, rec.interaction_id),
+        **student_call_key(rec.student_id, rec.timestamp, rec.interaction_id),
         "entity": "interaction",
         "session_id": session_id,
         "interaction_id": rec.interaction_id,
@@ -122,6 +125,10 @@ def item_to_interaction(item: dict[str, Any]) -> Interaction:
     data = {k: v for k, v in item.items() if k in Interaction.model_fields}
     data["arguments"] = json.loads(item.get("arguments_json") or "{}")
     return Interaction.model_validate(data)
+
+
+def item_to_recent(item: dict[str, Any]) -> RecentCall:
+    return RecentCall(timestamp=item["timestamp"], interaction_id=item["interaction_id"], session_id=item["session_id"])
 
 
 def item_to_head(item: dict[str, Any]) -> Head:

@@ -31,15 +31,20 @@ from session_tracker.store.codec import (
     interaction_to_item,
     item_to_head,
     item_to_meta,
+    item_to_recent,
     serialize,
 )
+from session_tracker.store.dynamo_calls import session_call_items
 from session_tracker.store.keys import (
-    MARKER_TTL,
+    CALL_SK_PREFIX,
+    V2_HEAD_SK,
     call_key,
     head_key,
-    marker_key,
     session_key,
+    student_pk,
+    v1_head_key,
 )
+from session_tracker.store.v2 import LOOK_BACK, _from_calls, new_version, with_recent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -101,22 +106,12 @@ class DynamoBase:
         return {"Put": op}
 
     def _record_ops(self, tx: _Tx, session_id: str, records: Sequence[Interaction]) -> None:
+        """Each call's put in the student's partition, idempotent by key (no marker items)."""
         for rec in records:
-            tx.add(
-                "interaction",
-                self._put(
-                    interaction_to_item(session_id, rec, expires_at=self.expires_at(rec.timestamp)),
-                    "attribute_not_exists(PK)",
-                ),
-                rec,
-            )
-            if rec.client_id:
-                marker = {
-                    **marker_key(rec.student_id, rec.interaction_id),
-                    "session_id": session_id,
-                    "expires_at": int((rec.received_at + MARKER_TTL).timestamp()),
-                }
-                tx.add("marker", self._put(marker, "attribute_not_exists(PK)"), rec)
+            tx.add("interaction", self._put(self._call_item(session_id, rec), "attribute_not_exists(SK)"), rec)
+
+    def _call_item(self, session_id: str, rec: Interaction) -> dict[str, Any]:
+        return interaction_to_item(session_id, rec, expires_at=self.expires_at(rec.timestamp))
 
     def _call_ops(self, tx: _Tx, session_id: str, student_id: str, call_ids: set[str], at: datetime) -> None:
         for call_id in sorted(call_ids):
@@ -141,6 +136,7 @@ class DynamoBase:
             "call_id": head.call_id,
             "ended_at": iso(head.ended_at) if head.ended_at else None,
             "closed_at": iso(head.closed_at) if head.closed_at else None,
+            "version": new_version(),
             "expires_at": self.expires_at(head.last_activity),
         }
 
@@ -195,8 +191,32 @@ class DynamoBase:
         raise exc
 
     def get_head(self, student_id: str) -> Head | None:
-        out = self.client.get_item(TableName=self.table_name, Key=serialize(head_key(student_id)), ConsistentRead=True)
-        return item_to_head(deserialize(out["Item"])) if "Item" in out else None
+        """HEAD and the student's newest calls: one consistent Query of the student's partition,
+        newest first (``I~HEAD`` sorts after every call). No v2 HEAD: the v1 one (GetItem)."""
+        out = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :a AND :b",
+            ExpressionAttributeValues=_values(pk=student_pk(student_id), a=CALL_SK_PREFIX, b=V2_HEAD_SK),
+            ProjectionExpression="SK, session_id, session_start, last_activity, ended_at, closed_at, call_id, "
+            "version, student_id, interaction_id, #ts",
+            ExpressionAttributeNames={"#ts": "timestamp"},
+            ScanIndexForward=False,
+            Limit=1 + LOOK_BACK,
+            ConsistentRead=True,
+        )
+        items = [deserialize(raw) for raw in out.get("Items", [])]
+        head_item = items[0] if items and items[0]["SK"] == V2_HEAD_SK else None
+        calls = [item_to_recent(i) for i in items if i["SK"] != V2_HEAD_SK and "session_id" in i]
+        if head_item is None:
+            v1 = self.client.get_item(
+                TableName=self.table_name, Key=serialize(v1_head_key(student_id)), ConsistentRead=True
+            )
+            if "Item" not in v1:
+                return _from_calls(student_id, calls)
+            head_item = {**deserialize(v1["Item"]), "version": None}
+        return with_recent(item_to_head(head_item), calls)
+
+    _session_call_items = session_call_items
 
     def get_session(self, session_id: str) -> SessionMeta | None:
         out = self.client.get_item(
@@ -208,6 +228,7 @@ class DynamoBase:
         """Session records by id (BatchGetItem, 100 a request), without the large fields."""
         names: tuple[str, ...] = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
         names += ("platform", "interaction_count", "subjects", "data_provided", "call_ids", "conversation")
+        names += ("layout", "merged_from", "merged_into")
         found: dict[str, SessionMeta] = {}
         ids = list(dict.fromkeys(session_ids))
         for start in range(0, len(ids), 100):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,12 @@ from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import (
     GSI2,
     OPEN_SHARDS,
+    RECHECK_AFTER,
     head_key,
+    open_bucket,
     session_key,
 )
+from session_tracker.store.v2 import derive_counters, item_to_interaction_light, new_version
 
 
 class CloserMixin(DynamoBase):
@@ -72,6 +76,83 @@ class CloserMixin(DynamoBase):
                     del starts[shard]
         return found[:limit]
 
+    def sessions_to_close(self, session_ids: Sequence[str], *, now: datetime) -> dict[str, SessionMeta]:
+        """The due sessions' records with counters derived from their calls (one Query each):
+        active ones, and closed ones whose re-check is due (``recheck_after`` passed)."""
+        records = self.get_sessions(session_ids)
+        out = (
+            self.client.batch_get_item(
+                RequestItems={
+                    self.table_name: {
+                        "Keys": [serialize(session_key(sid)) for sid in records],
+                        "ProjectionExpression": "session_id, recheck_after, session_summary",
+                        "ConsistentRead": True,
+                    }
+                }
+            )
+            if records
+            else {}
+        )
+        extra = {
+            str(i["session_id"]): i
+            for i in (deserialize(raw) for raw in out.get("Responses", {}).get(self.table_name, []))
+        }
+        found: dict[str, SessionMeta] = {}
+        for sid, meta in records.items():
+            more = extra.get(sid, {})
+            if meta.status != "active":
+                after = more.get("recheck_after")
+                if not after or parse_iso(after) > now:
+                    continue
+            meta = meta.model_copy(update={"session_summary": more.get("session_summary")})
+            found[sid] = derive_counters(
+                meta, [item_to_interaction_light(i) for i in self._session_call_items(meta, projection=_COUNT_ATTRS)]
+            )
+        return found
+
+    def rebucket(self, meta: SessionMeta) -> None:
+        """Not idle yet: move the session's closer-index key to its newest call's bucket."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize(session_key(meta.session_id)),
+                UpdateExpression="SET gsi2sk = :b",
+                ConditionExpression="#status = :active",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_values(b=open_bucket(meta.last_activity), active="active"),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def finish_recheck(
+        self, meta: SessionMeta, *, summary: dict[str, Any] | None, now: datetime, request_analysis: bool
+    ) -> None:
+        """End a closed session's re-check: with ``summary``, re-close it with the counters of
+        ``meta`` (calls landed while it closed); then off the closer's index."""
+        sets = ["updated_at = :now"]
+        values: dict[str, Any] = {"now": iso(now)}
+        if summary is not None:
+            sets += _counter_sets(meta, values)
+            sets += ["end_time = :end", "session_summary = :summary"]
+            values |= {"end": iso(meta.last_activity), "summary": summary}
+            if request_analysis:
+                sets += ["pending_analysis = :true", "content_updated_at = :now", "analysis_trigger = :trigger"]
+                values |= {"true": True, "trigger": "on_session_complete"}
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize(session_key(meta.session_id)),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE gsi2pk, gsi2sk, recheck_after",
+                ConditionExpression="#status = :status AND attribute_exists(recheck_after)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_values(status=meta.status, **values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise StoreConflict(f"session {meta.session_id} changed while re-checked") from exc
+
     def close_session(
         self,
         meta: SessionMeta,
@@ -81,12 +162,14 @@ class CloserMixin(DynamoBase):
         now: datetime,
         request_analysis: bool,
     ) -> None:
-        """Close an active session as read (``meta``); :class:`StoreConflict` if it changed since.
+        """Close an active session as read (``meta``, counters derived from its calls);
+        :class:`StoreConflict` if it changed since.
 
-        One transaction: the session record (condition ``last_activity`` unchanged and
-        ``status = active``; REMOVE the GSI2 keys) and the student's HEAD, which gets
-        ``ended_at`` only while it still points at this session (else a condition check that
-        it does not). A call that lands between the read and this write makes it fail.
+        One transaction: the session record (condition ``status = active``; the derived
+        counters written; kept in GSI2 for the re-check ``RECHECK_AFTER`` later) and the
+        student's HEAD (``closed_at`` while it still points at this session, else a condition
+        check that it does not). A call that lands after the counters were read is counted by
+        the re-check, which re-closes the session.
         """
         sets = ["#status = :closed", "end_time = :end", "session_summary = :summary", "updated_at = :now"]
         values: dict[str, Any] = {
@@ -96,7 +179,10 @@ class CloserMixin(DynamoBase):
             "summary": summary,
             "now": iso(now),
             "seen": iso(meta.last_activity),
+            "recheck": iso(now + RECHECK_AFTER),
         }
+        sets += _counter_sets(meta, values)
+        sets.append("recheck_after = :recheck")
         if request_analysis:
             sets += ["pending_analysis = :true", "content_updated_at = :now", "analysis_trigger = :trigger"]
             values |= {"true": True, "trigger": "on_session_complete"}
@@ -104,8 +190,8 @@ class CloserMixin(DynamoBase):
             "Update": {
                 "TableName": self.table_name,
                 "Key": serialize(session_key(meta.session_id)),
-                "UpdateExpression": f"SET {', '.join(sets)} REMOVE gsi2pk, gsi2sk",
-                "ConditionExpression": "last_activity = :seen AND #status = :active",
+                "UpdateExpression": f"SET {', '.join(sets)}",
+                "ConditionExpression": "#status = :active AND (attribute_not_exists(last_activity) OR last_activity <= :seen)",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": _values(**values),
             }
@@ -114,9 +200,9 @@ class CloserMixin(DynamoBase):
             "Update": {
                 "TableName": self.table_name,
                 "Key": serialize(head_key(meta.student_id)),
-                "UpdateExpression": "SET closed_at = :end",
+                "UpdateExpression": "SET closed_at = :end, version = :nv",
                 "ConditionExpression": "session_id = :sid",
-                "ExpressionAttributeValues": _values(sid=meta.session_id, end=iso(end_time)),
+                "ExpressionAttributeValues": _values(sid=meta.session_id, end=iso(end_time), nv=new_version()),
             }
         }
         head_elsewhere = {
@@ -135,7 +221,20 @@ class CloserMixin(DynamoBase):
                 if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise
                 current = self.get_session(meta.session_id)
-                if current is None or current.status != "active" or current.last_activity != meta.last_activity:
+                if current is None or current.status != "active" or current.last_activity > meta.last_activity:
                     raise StoreConflict(f"session {meta.session_id} changed while closing") from exc
                 # Only the HEAD condition failed: it points elsewhere (or moved); try the other form.
         raise StoreConflict(f"the head of {meta.student_id} kept moving while closing {meta.session_id}")
+
+
+_COUNT_ATTRS = ("PK", "SK", "session_id", "interaction_id", "timestamp", "subjects", "data_provided", "call_id")
+
+
+def _counter_sets(meta: SessionMeta, values: dict[str, Any]) -> list[str]:
+    sets = ["interaction_count = :count", "last_activity = :last"]
+    values |= {"count": meta.interaction_count, "last": iso(meta.last_activity)}
+    for name in ("subjects", "data_provided", "call_ids"):
+        if getattr(meta, name):
+            sets.append(f"{name} = :{name}")
+            values[name] = set(getattr(meta, name))
+    return sets

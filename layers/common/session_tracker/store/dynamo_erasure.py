@@ -1,8 +1,9 @@
 """Erasing one student on the table (:class:`~session_tracker.store.ports.ErasureStore`).
 
 Everything is found from the student's keys, never by a Scan: the student's session records
-on GSI1 (``STUDENT#{student_id}``); per session one Query of ``SESSION#{session_id}`` (record
-and calls); from them the idempotency markers ``IID#{student_id}#{interaction_id}``, the call
+on GSI1 (``STUDENT#{student_id}`` and, for merged ones, ``MERGED#{student_id}``); per session one
+Query of ``SESSION#{session_id}`` (record, v1 calls) and of the student's partition over its span
+(v2 calls); the rest of ``STUDENT#{student_id}`` (HEADs, stray calls) last; from them the idempotency markers ``IID#{student_id}#{interaction_id}``, the call
 links ``CALL#{call_id}`` (record ``call_ids`` and the calls' ``call_id``; deleted only while
 they still point at this session) and the delivery markers ``DELIVERY#{id}`` (record
 ``delivery_ids``, written since erasure exists; older markers expire with their 7-day TTL).
@@ -15,9 +16,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from session_tracker.store.codec import _values, deserialize, serialize
+from session_tracker.store.codec import _values, deserialize, item_to_meta, serialize
 from session_tracker.store.dynamo_base import DynamoBase
-from session_tracker.store.keys import GSI1, call_key, delivery_key, head_key, marker_key, session_key
+from session_tracker.store.keys import (
+    GSI1,
+    LAYOUT_VERSION,
+    MERGED_PREFIX,
+    call_key,
+    delivery_key,
+    head_key,
+    marker_key,
+    session_key,
+    student_pk,
+    v1_head_key,
+)
 
 _BATCH = 25
 _MAX_UNPROCESSED_ROUNDS = 8
@@ -27,16 +39,22 @@ class ErasureMixin(DynamoBase):
     """Delete a student's sessions page by page, then the rest of the student."""
 
     def student_session_ids(self, student_id: str, *, limit: int) -> tuple[list[str], bool]:
-        out = self.client.query(
-            TableName=self.table_name,
-            IndexName=GSI1,
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues=_values(pk=f"STUDENT#{student_id}"),
-            ProjectionExpression="PK",
-            Limit=limit,
-        )
-        ids = [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
-        return ids, "LastEvaluatedKey" in out
+        ids: list[str] = []
+        more = False
+        for pk in (f"STUDENT#{student_id}", f"{MERGED_PREFIX}{student_id}"):  # merged records too
+            if len(ids) >= limit:
+                return ids, True
+            out = self.client.query(
+                TableName=self.table_name,
+                IndexName=GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=_values(pk=pk),
+                ProjectionExpression="PK",
+                Limit=limit - len(ids),
+            )
+            ids += [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
+            more = more or "LastEvaluatedKey" in out
+        return ids, more
 
     def _partition(self, session_id: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -70,6 +88,16 @@ class ErasureMixin(DynamoBase):
         items = self._partition(session_id)
         meta = next((i for i in items if i["SK"] == "META"), None)
         calls = [i for i in items if i["SK"].startswith("I#")]
+        if meta is not None and meta.get("student_id") == student_id:
+            # v2 calls (and v2 calls a v1 session received) are in the student's partition
+            calls += (
+                self._session_call_items(
+                    item_to_meta(meta).model_copy(update={"status": "active", "end_time": None}),
+                    projection=("PK", "SK", "student_id", "interaction_id", "call_id", "session_id", "timestamp"),
+                )
+                if meta.get("layout") == LAYOUT_VERSION
+                else [c for c in self._student_calls(student_id) if c.get("session_id") == session_id]
+            )
         if meta is None and not calls:
             return None
         if meta is not None and meta.get("student_id") != student_id:
@@ -106,8 +134,20 @@ class ErasureMixin(DynamoBase):
                     raise
         return len(calls)
 
+    def _student_calls(self, student_id: str) -> list[dict[str, Any]]:
+        """Every item of the student's partition (calls, HEADs), keys and owner attributes only."""
+        return list(
+            self._query(
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues=_values(pk=student_pk(student_id)),
+                ProjectionExpression="PK, SK, session_id, call_id, interaction_id",
+                ConsistentRead=True,
+            )
+        )
+
     def erase_student_rest(self, student_id: str) -> None:
-        keys = [head_key(student_id)]
+        keys = [head_key(student_id), v1_head_key(student_id)]
+        keys += [{"PK": i["PK"], "SK": i["SK"]} for i in self._student_calls(student_id)]
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": GSI1,

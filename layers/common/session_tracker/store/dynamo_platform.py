@@ -38,6 +38,7 @@ from session_tracker.store.keys import (
     open_bucket,
     session_key,
 )
+from session_tracker.store.v2 import new_version
 
 
 class PlatformMixin(DynamoBase):
@@ -214,9 +215,11 @@ class PlatformMixin(DynamoBase):
                     "Update": {
                         "TableName": self.table_name,
                         "Key": serialize(head_key(write.student_id)),
-                        "UpdateExpression": "SET ended_at = :ended",
+                        "UpdateExpression": "SET ended_at = :ended, version = :nv",
                         "ConditionExpression": "session_id = :sid",
-                        "ExpressionAttributeValues": _values(ended=iso(write.head_ended_at), sid=write.session_id),
+                        "ExpressionAttributeValues": _values(
+                            ended=iso(write.head_ended_at), sid=write.session_id, nv=new_version()
+                        ),
                     }
                 },
             )

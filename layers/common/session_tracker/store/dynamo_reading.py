@@ -26,6 +26,7 @@ from session_tracker.store.keys import (
     GSI1,
     GSI3,
 )
+from session_tracker.store.v2 import derive_counters
 
 _GSI1_KEYS = ("PK", "SK", "gsi1pk", "gsi1sk")
 _GSI3_KEYS = ("PK", "SK", "gsi3pk", "gsi3sk")
@@ -61,21 +62,19 @@ class ReadingMixin(DynamoBase):
         return self._cursor_secret
 
     def read_session(self, session_id: str) -> tuple[SessionMeta, list[Interaction]] | None:
-        """The session record and its interactions in time order (one paginated query)."""
-        meta: SessionMeta | None = None
-        records: list[Interaction] = []
-        for item in self._query(
-            KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues=_values(pk=f"SESSION#{session_id}"),
-            ConsistentRead=True,
-        ):
-            if item["SK"] == "META":
-                meta = item_to_meta(item)
-            elif item["SK"].startswith("I#"):
-                records.append(item_to_interaction(item))
+        """The session record and its calls in time order: the record (GetItem), then its calls
+        (v2: a Query of the student's partition over the session's span; v1: its own partition).
+        An open session's counters are derived from its calls here (the record keeps them as of
+        open); a ``merged`` session reads as the session it was merged into."""
+        meta = self.get_session(session_id)
+        if meta is not None and meta.status == "merged" and meta.merged_into:
+            meta = self.get_session(meta.merged_into)
         if meta is None:
             return None
+        records = [item_to_interaction(i) for i in self._session_call_items(meta)]
         records.sort(key=lambda r: (r.timestamp, r.interaction_id))
+        if meta.status == "active":
+            meta = derive_counters(meta, records)
         return meta, records
 
     # ------------------------------------------------- reading sessions (sessions API, CLI)

@@ -21,6 +21,7 @@ from session_tracker.models import PlatformMove, iso
 from session_tracker.store.codec import _values, deserialize, meta_to_item, serialize
 from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import ASSIGN_PREFIX, DELIVERY_TTL, call_key, delivery_key, head_key, session_key
+from session_tracker.store.v2 import new_version
 
 
 class ReviewMixin(DynamoBase):
@@ -188,9 +189,11 @@ class ReviewMixin(DynamoBase):
                     "Update": {
                         "TableName": self.table_name,
                         "Key": serialize(head_key(meta.student_id)),
-                        "UpdateExpression": "SET ended_at = :ended",
+                        "UpdateExpression": "SET ended_at = :ended, version = :nv",
                         "ConditionExpression": "session_id = :sid",
-                        "ExpressionAttributeValues": _values(ended=iso(move.head_ended_at), sid=meta.session_id),
+                        "ExpressionAttributeValues": _values(
+                            ended=iso(move.head_ended_at), sid=meta.session_id, nv=new_version()
+                        ),
                     }
                 },
             )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from session_tracker.models import Interaction, SessionMeta, iso, to_utc
+from session_tracker.models import Interaction, SessionMeta, iso, parse_iso, to_utc
 from session_tracker.store.codec import _values, deserialize, item_to_interaction
 from session_tracker.store.dynamo_base import DynamoBase
-from session_tracker.store.keys import GSI1, GSI3, session_key
+from session_tracker.store.keys import GSI1, GSI3
 
 LOOKBACK = timedelta(hours=6)
 """A session that overlaps a call started at most this long before the call's window."""
@@ -49,20 +49,10 @@ class ToolCallMixin(DynamoBase):
             day -= timedelta(days=1)
         return ids
 
-    def _calls_between(self, session_id: str, start: datetime, end: datetime) -> list[Interaction]:
-        records: list[Interaction] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :a AND :b",
-            "ExpressionAttributeValues": _values(
-                pk=session_key(session_id)["PK"], a=f"I#{iso(start)}", b=f"I#{iso(end)}#\uffff"
-            ),
-        }
-        while True:
-            out = self.client.query(TableName=self.table_name, **kwargs)
-            records += [item_to_interaction(deserialize(raw)) for raw in out.get("Items", [])]
-            if "LastEvaluatedKey" not in out:
-                return sorted(records, key=lambda r: (r.timestamp, r.interaction_id))
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    def _calls_between(self, meta: SessionMeta, start: datetime, end: datetime) -> list[Interaction]:
+        items = self._session_call_items(meta, start=start, end=end)
+        records = [item_to_interaction(i) for i in items if start <= parse_iso(str(i["timestamp"])) <= end]
+        return sorted(records, key=lambda r: (r.timestamp, r.interaction_id))
 
     def sessions_with_calls_between(
         self, start: datetime, end: datetime, *, student_id: str | None = None, limit: int = 50
@@ -73,9 +63,9 @@ class ToolCallMixin(DynamoBase):
         found: list[tuple[SessionMeta, list[Interaction]]] = []
         for session_id in ids:
             meta = metas.get(session_id)
-            if meta is None or meta.status == "unmatched" or meta.last_activity < start or meta.start_time > end:
+            if meta is None or meta.status in ("unmatched", "merged") or meta.start_time > end:
                 continue
-            calls = self._calls_between(session_id, start, end)
+            calls = self._calls_between(meta, start, end)
             if calls:
                 found.append((meta, calls))
         return found

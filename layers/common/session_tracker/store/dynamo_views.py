@@ -118,19 +118,8 @@ class ViewsMixin(DynamoBase):
         return {str(i["session_id"]): dict(i.get("analysis") or {}) for i in self._batch(session_ids, NOTE_PATHS)}
 
     def session_tools(self, session_id: str) -> set[str]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :i)",
-            "ExpressionAttributeValues": serialize({":pk": session_key(session_id)["PK"], ":i": "I#"}),
-            "ProjectionExpression": "#f",
-            "ExpressionAttributeNames": {"#f": "function"},
-        }
-        tools: set[str] = set()
-        while True:
-            out = self.client.query(**kwargs)
-            tools |= {
-                n for n in (deserialize(raw).get("function") for raw in out.get("Items", [])) if isinstance(n, str)
-            }
-            if "LastEvaluatedKey" not in out:
-                return tools
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        meta = self.get_session(session_id)
+        if meta is None:
+            return set()
+        items = self._session_call_items(meta, projection=("session_id", "interaction_id", "timestamp", "function"))
+        return {n for n in (i.get("function") for i in items) if isinstance(n, str)}

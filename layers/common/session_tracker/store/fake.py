@@ -34,6 +34,7 @@ from session_tracker.models import (
     Interaction,
     PlatformMove,
     PlatformWrite,
+    RecentCall,
     SessionMeta,
     SessionRef,
     iso,
@@ -41,6 +42,7 @@ from session_tracker.models import (
 )
 from session_tracker.store.cursors import InvalidCursor, decode_cursor, encode_cursor, fingerprint
 from session_tracker.store.keys import ASSIGN_PREFIX
+from session_tracker.store.v2 import LOOK_BACK
 
 _LARGE = ("matching", "vapi_metadata", "platform_metadata", "session_summary", "analysis", "created_at", "updated_at")
 _NOT_LISTED = ("conversation", "session_summary", "analysis")
@@ -140,9 +142,59 @@ class InMemoryStore:
 
     # ------------------------------------------------------------- ingest reads
     def get_head(self, student_id: str) -> Head | None:
+        """The HEAD with the student's newest calls (the DynamoDB store's one Query)."""
         with self._lock:
             head = self._heads.get(student_id)
-            return head.model_copy() if head else None
+            if head is None:
+                return None
+            calls = sorted(
+                (
+                    (key, s.meta.session_id)
+                    for s in self._sessions.values()
+                    if s.meta.student_id == student_id
+                    for key in s.calls
+                ),
+                reverse=True,
+            )[:LOOK_BACK]
+            recent = [RecentCall(timestamp=ts, interaction_id=iid, session_id=sid) for (ts, iid), sid in calls]
+            return head.model_copy(update={"recent": recent, "version": id(head)})
+
+    def merge_session(self, into: SessionMeta, merged: SessionMeta, *, head: Head | None) -> None:
+        with self._lock:
+            target = self._sessions.get(into.session_id)
+            source = self._sessions.get(merged.session_id)
+            if target is None or source is None or source.meta.status == "merged":
+                raise StoreConflict("merged meanwhile")
+            stored = self._heads.get(merged.student_id)
+            for key, rec in source.calls.items():
+                target.calls[key] = rec
+            for key, sid in list(self._markers.items()):
+                if sid == merged.session_id:
+                    self._markers[key] = into.session_id
+            self._merge(target, list(source.calls.values()), merged.last_activity)
+            target.meta.interaction_count = len(target.calls)
+            target.meta.merged_from = sorted({*target.meta.merged_from, merged.session_id})
+            source.calls = {}
+            source.meta.status = "merged"
+            source.meta.merged_into = into.session_id
+            if stored is not None and stored.session_id == merged.session_id:
+                stored.session_id = into.session_id
+                stored.session_start = target.meta.start_time
+            for link in self._links.values():
+                if link.session_id == merged.session_id:
+                    link.session_id = into.session_id
+
+    def sessions_to_close(self, session_ids: Sequence[str], *, now: datetime) -> dict[str, SessionMeta]:
+        """Counters are exact in memory: the active records as they are."""
+        return {sid: m for sid, m in self.get_sessions(session_ids).items() if m.status == "active"}
+
+    def rebucket(self, meta: SessionMeta) -> None:
+        return None
+
+    def finish_recheck(
+        self, meta: SessionMeta, *, summary: dict[str, Any] | None, now: datetime, request_analysis: bool
+    ) -> None:
+        return None
 
     def get_session(self, session_id: str) -> SessionMeta | None:
         with self._lock:
@@ -152,7 +204,8 @@ class InMemoryStore:
     def neighbours(self, student_id: str, at: datetime) -> tuple[SessionMeta | None, SessionMeta | None]:
         with self._lock:
             mine = sorted(
-                (s for s in self._sessions.values() if s.meta.student_id == student_id), key=lambda s: s.gsi1sk
+                (s for s in self._sessions.values() if s.meta.student_id == student_id and s.meta.status != "merged"),
+                key=lambda s: s.gsi1sk,
             )
             bound = f"{iso(at)}#\uffff"
             prev = [s for s in mine if s.gsi1sk <= bound]
@@ -336,7 +389,11 @@ class InMemoryStore:
         if limit <= 0:
             return []
         with self._lock:
-            mine = [s for s in self._sessions.values() if s.meta.student_id == student_id and s.gsi1sk < iso(before)]
+            mine = [
+                s
+                for s in self._sessions.values()
+                if s.meta.student_id == student_id and s.meta.status != "merged" and s.gsi1sk < iso(before)
+            ]
             mine.sort(key=lambda s: s.gsi1sk, reverse=True)
             keep = ("platform", "matching", "conversation", "vapi_metadata", "platform_metadata")
             return [
@@ -421,6 +478,9 @@ class InMemoryStore:
     # ------------------------------------------------------------------ reading
     def read_session(self, session_id: str) -> tuple[SessionMeta, list[Interaction]] | None:
         with self._lock:
+            found = self._sessions.get(session_id)
+            if found is not None and found.meta.status == "merged" and found.meta.merged_into:
+                session_id = found.meta.merged_into
             s = self._sessions.get(session_id)
             if s is None:
                 return None
@@ -442,7 +502,10 @@ class InMemoryStore:
             mine = [
                 s
                 for s in self._sessions.values()
-                if s.meta.student_id == student_id and low <= s.gsi1sk <= high and (after is None or s.gsi1sk < after)
+                if s.meta.student_id == student_id
+                and s.meta.status != "merged"
+                and low <= s.gsi1sk <= high
+                and (after is None or s.gsi1sk < after)
             ]
             mine.sort(key=lambda s: s.gsi1sk, reverse=True)
             page = [s.meta.model_copy(deep=True, update=dict.fromkeys(_NOT_LISTED)) for s in mine]
@@ -520,7 +583,11 @@ class InMemoryStore:
     def student_history(self, student_id: str, *, start: datetime, end: datetime, limit: int) -> list[SessionMeta]:
         low, high = iso(start), f"{iso(end)}#\uffff"
         with self._lock:
-            mine = [s for s in self._sessions.values() if s.meta.student_id == student_id and low <= s.gsi1sk <= high]
+            mine = [
+                s
+                for s in self._sessions.values()
+                if s.meta.student_id == student_id and s.meta.status != "merged" and low <= s.gsi1sk <= high
+            ]
             mine.sort(key=lambda s: s.gsi1sk, reverse=True)
             return [self._line(s.meta) for s in mine[:limit]]
 
@@ -560,7 +627,11 @@ class InMemoryStore:
     def student_sessions_before(self, student_id: str, before: datetime, *, limit: int = 10) -> list[SessionMeta]:
         with self._lock:
             bound = f"{iso(before)}#\uffff"
-            mine = [s for s in self._sessions.values() if s.meta.student_id == student_id and s.gsi1sk <= bound]
+            mine = [
+                s
+                for s in self._sessions.values()
+                if s.meta.student_id == student_id and s.meta.status != "merged" and s.gsi1sk <= bound
+            ]
             mine.sort(key=lambda s: s.gsi1sk, reverse=True)
             return [s.meta.model_copy(deep=True) for s in mine[:limit]]
 
@@ -656,7 +727,8 @@ class InMemoryStore:
             candidates = [
                 s
                 for s in self._sessions.values()
-                if (student_id is None or s.meta.student_id == student_id) and first <= s.gsi1sk <= bound
+                if (student_id is None or (s.meta.student_id == student_id and s.meta.status != "merged"))
+                and first <= s.gsi1sk <= bound
             ]
             candidates.sort(key=lambda s: s.gsi1sk, reverse=True)
             found: list[tuple[SessionMeta, list[Interaction]]] = []

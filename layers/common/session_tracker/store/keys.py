@@ -15,6 +15,11 @@ GSI1 = "GSI1"
 GSI2 = "GSI2"
 GSI3 = "GSI3"
 MARKER_TTL = timedelta(days=7)
+MERGED_PREFIX = "MERGED#"
+"""``gsi1pk`` of a ``merged`` session record: off the student's listing, still found by erasure."""
+RECHECK_AFTER = timedelta(seconds=60)
+"""A closed session stays in the closer's index this long: a call that was in flight while it
+closed (longer than any request runs) is counted by the re-check, which re-closes it."""
 DELIVERY_TTL = timedelta(days=7)
 ASSIGN_PREFIX = "assign:"
 """``DELIVERY#assign:{session_id}`` remembers where an assigned unmatched session's data went."""
@@ -26,11 +31,18 @@ def session_key(session_id: str) -> dict[str, str]:
 
 
 def interaction_key(session_id: str, timestamp: datetime, interaction_id: str) -> dict[str, str]:
+    """A v1 call (under its session's partition): read until the table is migrated."""
     return {"PK": f"SESSION#{session_id}", "SK": f"I#{iso(timestamp)}#{interaction_id}"}
 
 
-def head_key(student_id: str) -> dict[str, str]:
+def v1_head_key(student_id: str) -> dict[str, str]:
+    """The v1 HEAD (read while a table is not migrated; never written by v2 code)."""
     return {"PK": f"STUDENT#{student_id}", "SK": "HEAD"}
+
+
+def head_key(student_id: str) -> dict[str, str]:
+    """The student's HEAD: the v2 item at ``SK=I~HEAD`` (see :func:`v2_head_key`)."""
+    return v2_head_key(student_id)
 
 
 def marker_key(student_id: str, interaction_id: str) -> dict[str, str]:

@@ -76,6 +76,10 @@ class IngestStore(Protocol):
 
     def neighbours(self, student_id: str, at: datetime) -> tuple[SessionMeta | None, SessionMeta | None]: ...
 
+    def merge_session(self, into: SessionMeta, merged: SessionMeta, *, head: Head | None) -> None:
+        """Fold the later session ``merged`` into ``into`` (a call bridged the gap between them)."""
+        ...
+
     def get_call_link(self, call_id: str) -> CallLink | None: ...
 
     def claim_session(self, session_id: str, *, call_id: str, student_id: str, now: datetime) -> bool: ...
@@ -120,6 +124,21 @@ class CloserStore(Protocol):
     def due_sessions(self, cutoff: datetime, *, limit: int, page_size: int = 500) -> list[tuple[str, datetime]]: ...
 
     def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]: ...
+
+    def sessions_to_close(self, session_ids: Sequence[str], *, now: datetime) -> dict[str, SessionMeta]:
+        """Due records with counters derived from their calls: active ones, and closed ones
+        whose re-check (``RECHECK_AFTER`` after closing) is due."""
+        ...
+
+    def rebucket(self, meta: SessionMeta) -> None:
+        """Re-index an active session that is not idle yet at its newest call."""
+        ...
+
+    def finish_recheck(
+        self, meta: SessionMeta, *, summary: dict[str, Any] | None, now: datetime, request_analysis: bool
+    ) -> None:
+        """End a re-check; ``summary``: re-close with ``meta``'s counters. :class:`StoreConflict` if it changed."""
+        ...
 
     def close_session(
         self, meta: SessionMeta, *, end_time: datetime, summary: dict[str, Any], now: datetime, request_analysis: bool

@@ -1,0 +1,62 @@
+"""Where a session's calls are: both layouts (v2 student partition, v1 session partition)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from session_tracker.models import SessionMeta, iso
+from session_tracker.store.codec import _values
+from session_tracker.store.keys import CALL_SK_PREFIX, LAYOUT_VERSION, student_pk
+
+
+def session_call_items(
+    self: Any,
+    meta: SessionMeta,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    projection: tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """The items of a session's calls (time order), from wherever its layout keeps them:
+    v2 in the student's partition between its start and end (filtered on ``session_id``,
+    merged sessions included), v1 under ``SESSION#{id}`` (plus any v2 calls it received)."""
+    ids = [meta.session_id, *meta.merged_from]
+    lo = start if start is not None and start > meta.start_time else meta.start_time
+    upper = end
+    if upper is None and meta.status in ("closed", "completed") and meta.end_time is not None:
+        upper = meta.end_time
+    a = f"{CALL_SK_PREFIX}{iso(lo)}"
+    b = f"{CALL_SK_PREFIX}{iso(upper)}#\uffff" if upper is not None else f"{CALL_SK_PREFIX}\uffff"
+    names = {f"#s{i}": n for i, n in enumerate(projection or ())}
+    extra: dict[str, Any] = {}
+    if projection:
+        extra["ProjectionExpression"] = ", ".join(names)
+    filter_ids = {f"sid{i}": sid for i, sid in enumerate(ids)}
+    items = list(
+        self._query(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :a AND :b",
+            FilterExpression=f"session_id IN ({', '.join(':' + k for k in filter_ids)})",
+            ExpressionAttributeValues=_values(pk=student_pk(meta.student_id), a=a, b=b, **filter_ids),
+            ConsistentRead=True,
+            **({"ExpressionAttributeNames": names} if names else {}),
+            **extra,
+        )
+    )
+    if meta.layout != LAYOUT_VERSION:
+        v1_names = {f"#s{i}": n for i, n in enumerate(projection or ())}
+        lo_sk = f"{CALL_SK_PREFIX}{iso(start)}" if start is not None else CALL_SK_PREFIX
+        hi_sk = f"{CALL_SK_PREFIX}{iso(end)}#\uffff" if end is not None else f"{CALL_SK_PREFIX}\uffff"
+        items += list(
+            self._query(
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :a AND :b",
+                ExpressionAttributeValues=_values(pk=f"SESSION#{meta.session_id}", a=lo_sk, b=hi_sk),
+                ConsistentRead=True,
+                **(
+                    {"ExpressionAttributeNames": v1_names, "ProjectionExpression": ", ".join(v1_names)}
+                    if v1_names
+                    else {}
+                ),
+            )
+        )
+    return sorted(items, key=lambda i: (str(i.get("timestamp", "")), str(i.get("interaction_id", ""))))
