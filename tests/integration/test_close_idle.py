@@ -97,7 +97,9 @@ def test_calls_racing_the_closer_are_never_lost(racing_store) -> None:
                 assert meta.status == "active"
     # A later run closes whatever is still open and idle.
     close_idle_sessions(store=racing_store, now=now + minutes(20), timeout=TIMEOUT, request_analysis=False)
-    assert racing_store.due_sessions(now + minutes(20), limit=100) == []
+    # Closed sessions stay in the closer's index for their re-check (RECHECK_AFTER), then leave it.
+    close_idle_sessions(store=racing_store, now=now + minutes(22), timeout=TIMEOUT, request_analysis=False)
+    assert racing_store.due_sessions(now + minutes(22), limit=100) == []
 
 
 def _sessions_of(store: Any, student: str) -> list[tuple[SessionMeta, list[Any]]]:
@@ -119,6 +121,7 @@ def _bulk_open(store: DynamoStore, n: int, last: datetime) -> None:
             last_activity=at,
             interaction_count=3,
             subjects=["mathematics"],
+            layout=2,
         )
         items.append({"PutRequest": {"Item": serialize(meta_to_item(meta, expires_at=None))}})
     for start in range(0, len(items), 25):
@@ -136,7 +139,9 @@ def test_thousands_of_open_sessions_are_closed_in_bounded_runs_without_a_scan(dd
         first = close_idle_sessions(store=ddb_store, now=now, timeout=TIMEOUT, request_analysis=True, max_sessions=400)
     assert len(first.closed) == 400 and not first.stopped_early
     assert counts["Scan"] == 0
-    assert counts["Query"] <= 4 * 3  # a few pages per shard, never the whole table
+    # a few pages per shard, never the whole table, and one Query of its calls per due session
+    # (storage v2: counters are derived from the calls at close)
+    assert counts["Query"] <= 4 * 3 + 400
     assert counts["BatchGetItem"] == 4
     runs = [first]
     while runs[-1].closed:

@@ -226,10 +226,14 @@ class DynamoBase:
 
     def get_sessions(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
         """Session records by id (BatchGetItem, 100 a request), without the large fields."""
+        metas = (item_to_meta(item) for item in self._batch_records(session_ids))
+        return {m.session_id: m for m in metas}
+
+    def _batch_records(self, session_ids: Sequence[str], extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         names: tuple[str, ...] = ("session_id", "student_id", "start_time", "last_activity", "end_time", "status")
         names += ("platform", "interaction_count", "subjects", "data_provided", "call_ids", "conversation")
-        names += ("layout", "merged_from", "merged_into")
-        found: dict[str, SessionMeta] = {}
+        names += ("layout", "merged_from", "merged_into", *extra)
+        found: list[dict[str, Any]] = []
         ids = list(dict.fromkeys(session_ids))
         for start in range(0, len(ids), 100):
             request: dict[str, Any] = {
@@ -242,9 +246,7 @@ class DynamoBase:
             }
             for attempt in range(8):
                 out = self.client.batch_get_item(RequestItems=request)
-                for raw in out.get("Responses", {}).get(self.table_name, []):
-                    meta = item_to_meta(deserialize(raw))
-                    found[meta.session_id] = meta
+                found += [deserialize(raw) for raw in out.get("Responses", {}).get(self.table_name, [])]
                 request = out.get("UnprocessedKeys") or {}
                 if not request:
                     break

@@ -19,6 +19,7 @@ from session_tracker.models import (
 from session_tracker.store.codec import (
     _values,
     deserialize,
+    item_to_meta,
     serialize,
 )
 from session_tracker.store.dynamo_base import DynamoBase
@@ -79,24 +80,9 @@ class CloserMixin(DynamoBase):
     def sessions_to_close(self, session_ids: Sequence[str], *, now: datetime) -> dict[str, SessionMeta]:
         """The due sessions' records with counters derived from their calls (one Query each):
         active ones, and closed ones whose re-check is due (``recheck_after`` passed)."""
-        records = self.get_sessions(session_ids)
-        out = (
-            self.client.batch_get_item(
-                RequestItems={
-                    self.table_name: {
-                        "Keys": [serialize(session_key(sid)) for sid in records],
-                        "ProjectionExpression": "session_id, recheck_after, session_summary",
-                        "ConsistentRead": True,
-                    }
-                }
-            )
-            if records
-            else {}
-        )
-        extra = {
-            str(i["session_id"]): i
-            for i in (deserialize(raw) for raw in out.get("Responses", {}).get(self.table_name, []))
-        }
+        items = self._batch_records(session_ids, ("recheck_after", "session_summary"))
+        records = {str(i["session_id"]): item_to_meta(i) for i in items}
+        extra = {str(i["session_id"]): i for i in items}
         found: dict[str, SessionMeta] = {}
         for sid, meta in records.items():
             more = extra.get(sid, {})

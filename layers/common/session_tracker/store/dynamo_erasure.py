@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from session_tracker.store.codec import _values, deserialize, item_to_meta, serialize
 from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import (
+    CALL_SK_PREFIX,
     GSI1,
     LAYOUT_VERSION,
     MERGED_PREFIX,
@@ -61,7 +62,9 @@ class ErasureMixin(DynamoBase):
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk",
             "ExpressionAttributeValues": _values(pk=f"SESSION#{session_id}"),
-            "ProjectionExpression": "PK, SK, student_id, interaction_id, call_id, call_ids, delivery_ids",
+            "ProjectionExpression": "PK, SK, student_id, interaction_id, call_id, call_ids, delivery_ids, layout, "
+            "start_time, last_activity, session_id, #st",
+            "ExpressionAttributeNames": {"#st": "status"},
             "ConsistentRead": True,
         }
         items: list[dict[str, Any]] = []
@@ -96,7 +99,9 @@ class ErasureMixin(DynamoBase):
                     projection=("PK", "SK", "student_id", "interaction_id", "call_id", "session_id", "timestamp"),
                 )
                 if meta.get("layout") == LAYOUT_VERSION
-                else [c for c in self._student_calls(student_id) if c.get("session_id") == session_id]
+                else [c
+                for c in self._student_calls(student_id)
+                if c.get("session_id") == session_id and str(c["SK"]).startswith(CALL_SK_PREFIX)]
             )
         if meta is None and not calls:
             return None
