@@ -119,6 +119,11 @@ def merge_platform(
     }
     sets = "conversation = :conversation, vapi_metadata = :vapi, matching = :matching, #s = :status, end_time = :end"
     sets += ", platform = :platform"
+    # as the v2 platform merge leaves it: the counters derived from the calls at completion
+    found = store.read_session(session_id)
+    if found is not None:
+        values["count"] = len(found[1])
+        sets += ", interaction_count = :count"
     if analysis is not None:
         values["analysis"] = analysis
         sets += ", analysis = :analysis"

@@ -155,3 +155,30 @@ def test_thousands_of_open_sessions_are_closed_in_bounded_runs_without_a_scan(dd
 
 def _fresh_ids(store: DynamoStore) -> list[Any]:
     return [store.get_head(f"fresh_{n}") for n in range(5)]
+
+
+def test_a_call_in_flight_while_its_session_closes_is_counted_by_the_recheck(dynamo_store) -> None:
+    """The call read the HEAD before the close and its put lands after it: the closer's re-check
+    (RECHECK_AFTER later) re-closes the session with the call counted and the end moved to it."""
+    from session_tracker.sessions import to_record
+
+    base = datetime(2026, 1, 17, 14, 0, tzinfo=UTC)
+    sid = log_interactions([call("inflight", at=base)], store=dynamo_store, now=base, timeout=TIMEOUT)[0].session_id
+    head = dynamo_store.get_head("inflight")  # what the in-flight request read
+    now = base + minutes(11)
+    first = close_idle_sessions(store=dynamo_store, now=now, timeout=TIMEOUT, request_analysis=True, workers=1)
+    assert first.closed == [sid]
+    late = to_record(call("inflight", at=base + minutes(9), function="in_flight"), now=now, new_id=lambda: "x1")
+    dynamo_store.append_to_head(head, [late])  # its put lands after the close committed
+    assert (
+        close_idle_sessions(store=dynamo_store, now=now + minutes(0.5), timeout=TIMEOUT, request_analysis=True).reclosed
+        == []
+    )
+    again = close_idle_sessions(store=dynamo_store, now=now + minutes(2), timeout=TIMEOUT, request_analysis=True)
+    assert again.reclosed == [sid]
+    meta, records = dynamo_store.read_session(sid)
+    assert meta.status == "closed" and meta.interaction_count == 2 and meta.end_time == base + minutes(9)
+    assert [r.function for r in records] == ["get_student_context", "in_flight"]
+    assert meta.session_summary["data_requests"] == 2
+    # re-checked: off the closer's index
+    assert dynamo_store.due_sessions(now + minutes(30), limit=10) == []

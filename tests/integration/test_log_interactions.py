@@ -352,7 +352,7 @@ def test_a_late_call_bridging_two_sessions_merges_them_whatever_the_order(store)
     assert later.new_session and later.session_id != first
     bridging = log(store, call(at=T0 + minutes(9), interaction_id="c0959"), now=T0 + minutes(11))[0]
     assert bridging.session_id == first
-    meta, calls = store.read_session(first)
+    _meta, calls = store.read_session(first)
     assert [c.interaction_id for c in calls][-2:] == ["c0959", "c1001"] and len(calls) == 3
     assert store.read_session(later.session_id)[0].session_id == first  # the merged id still resolves
     nxt = log(store, call(at=T0 + minutes(12)), now=T0 + minutes(12))[0]

@@ -137,7 +137,9 @@ def _recheck(
 ) -> None:
     """A closed session's re-check: calls that landed while it closed re-close it with them counted."""
     stored = (meta.session_summary or {}).get("data_requests")
-    changed = stored != meta.interaction_count or (meta.end_time is not None and meta.last_activity > meta.end_time)
+    changed = meta.status == "closed" and (
+        stored != meta.interaction_count or (meta.end_time is not None and meta.last_activity > meta.end_time)
+    )
     summary = closing_summary(meta.model_copy(update={"end_time": None})).model_dump(mode="json") if changed else None
     try:
         store.finish_recheck(meta, summary=summary, now=now, request_analysis=request_analysis and changed)

@@ -44,7 +44,14 @@ from session_tracker.store.keys import (
     student_pk,
     v1_head_key,
 )
-from session_tracker.store.v2 import LOOK_BACK, _from_calls, new_version, with_recent
+from session_tracker.store.v2 import (
+    LOOK_BACK,
+    _from_calls,
+    derive_counters,
+    item_to_interaction_light,
+    new_version,
+    with_recent,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -217,6 +224,17 @@ class DynamoBase:
         return with_recent(item_to_head(head_item), calls)
 
     _session_call_items = session_call_items
+
+    def _derive_open(self, metas: list[SessionMeta]) -> list[SessionMeta]:
+        """Listing lines of open sessions with counters derived from their calls (one Query per
+        open session on the page; closed ones carry the counters written at close)."""
+        names = ("session_id", "interaction_id", "timestamp", "subjects", "data_provided", "call_id")
+        return [
+            derive_counters(m, [item_to_interaction_light(i) for i in self._session_call_items(m, projection=names)])
+            if m.status == "active"
+            else m
+            for m in metas
+        ]
 
     def get_session(self, session_id: str) -> SessionMeta | None:
         out = self.client.get_item(

@@ -8,6 +8,7 @@ from typing import Any
 from session_tracker.models import SessionMeta, iso
 from session_tracker.store.codec import _values
 from session_tracker.store.keys import CALL_SK_PREFIX, LAYOUT_VERSION, student_pk
+from session_tracker.store.v2 import derive_counters, item_to_interaction_light
 
 
 def session_call_items(
@@ -25,7 +26,9 @@ def session_call_items(
     lo = start if start is not None and start > meta.start_time else meta.start_time
     upper = end
     if upper is None and meta.status in ("closed", "completed") and meta.end_time is not None:
-        upper = meta.end_time
+        # a finished session: its calls end at its end, or at a later call it received (which
+        # moves last_activity; one in flight while it finished is found by the closer's re-check)
+        upper = max(meta.end_time, meta.last_activity)
     a = f"{CALL_SK_PREFIX}{iso(lo)}"
     b = f"{CALL_SK_PREFIX}{iso(upper)}#\uffff" if upper is not None else f"{CALL_SK_PREFIX}\uffff"
     names = {f"#s{i}": n for i, n in enumerate(projection or ())}
@@ -60,3 +63,22 @@ def session_call_items(
             )
         )
     return sorted(items, key=lambda i: (str(i.get("timestamp", "")), str(i.get("interaction_id", ""))))
+
+
+def completion_counters(self: Any, session_id: str, values: dict[str, Any]) -> list[str]:
+    """SET clauses (values added to ``values``) of a finishing session's counters, from its calls."""
+    current: SessionMeta | None = self.get_session(session_id)
+    if current is None:
+        return []
+    names = ("session_id", "interaction_id", "timestamp", "subjects", "data_provided", "call_id")
+    items = session_call_items(self, current.model_copy(update={"status": "active"}), projection=names)
+    if not items:
+        return []
+    derived = derive_counters(current, [item_to_interaction_light(i) for i in items])
+    sets = ["interaction_count = :cnt", "last_activity = :lastact"]
+    values |= {"cnt": derived.interaction_count, "lastact": iso(derived.last_activity)}
+    for attr in ("subjects", "data_provided"):
+        if getattr(derived, attr):
+            sets.append(f"{attr} = :{attr}")
+            values[attr] = set(getattr(derived, attr))
+    return sets

@@ -92,7 +92,13 @@ class CloserMixin(DynamoBase):
                     continue
             meta = meta.model_copy(update={"session_summary": more.get("session_summary")})
             found[sid] = derive_counters(
-                meta, [item_to_interaction_light(i) for i in self._session_call_items(meta, projection=_COUNT_ATTRS)]
+                meta,
+                [
+                    item_to_interaction_light(i)
+                    for i in self._session_call_items(
+                        meta.model_copy(update={"status": "active"}), projection=_COUNT_ATTRS
+                    )
+                ],
             )
         return found
 
@@ -118,10 +124,11 @@ class CloserMixin(DynamoBase):
         ``meta`` (calls landed while it closed); then off the closer's index."""
         sets = ["updated_at = :now"]
         values: dict[str, Any] = {"now": iso(now)}
+        sets += _counter_sets(meta, values)  # the calls as they are now (a completed session's too)
         if summary is not None:
-            sets += _counter_sets(meta, values)
+            end = max(meta.end_time or meta.last_activity, meta.last_activity)
             sets += ["end_time = :end", "session_summary = :summary"]
-            values |= {"end": iso(meta.last_activity), "summary": summary}
+            values |= {"end": iso(end), "summary": summary}
             if request_analysis:
                 sets += ["pending_analysis = :true", "content_updated_at = :now", "analysis_trigger = :trigger"]
                 values |= {"true": True, "trigger": "on_session_complete"}

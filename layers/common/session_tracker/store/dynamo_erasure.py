@@ -99,9 +99,11 @@ class ErasureMixin(DynamoBase):
                     projection=("PK", "SK", "student_id", "interaction_id", "call_id", "session_id", "timestamp"),
                 )
                 if meta.get("layout") == LAYOUT_VERSION
-                else [c
-                for c in self._student_calls(student_id)
-                if c.get("session_id") == session_id and str(c["SK"]).startswith(CALL_SK_PREFIX)]
+                else [
+                    c
+                    for c in self._student_calls(student_id)
+                    if c.get("session_id") == session_id and str(c["SK"]).startswith(CALL_SK_PREFIX)
+                ]
             )
         if meta is None and not calls:
             return None

@@ -62,7 +62,8 @@ class IngestMixin(MergeMixin):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            old = deserialize(exc.response.get("Item") or {}) if exc.response.get("Item") else {}
+            raw: Any = exc.response.get("Item")
+            old = deserialize(dict(raw)) if raw else {}
             if not old:
                 got = self.client.get_item(
                     TableName=self.table_name,
@@ -253,14 +254,24 @@ class IngestMixin(MergeMixin):
                 "g1": f"{iso(new_start)}#{meta.session_id}",
                 "g3pk": day_index_keys(new_start, meta.session_id)["gsi3pk"],
             }
+        adds: list[str] = []
         if meta.status != "active" and meta.status != "unmatched":
+            # a finished session's record keeps its counters: add these calls (and the
+            # re-check recounts them, in case a call was in flight)
+            adds.append("interaction_count :n")
+            values["n"] = len(records)
+            for attr in ("subjects", "data_provided"):
+                merged = {v for rec in records for v in getattr(rec, attr)}
+                if merged:
+                    adds.append(f"{attr} :{attr}")
+                    values[attr] = merged
             sets += ["gsi2pk = :g2pk", "gsi2sk = :g2sk", "recheck_after = :now"]
             values |= {
                 "g2pk": open_shard(meta.session_id),
                 "g2sk": open_bucket(min(meta.end_time or latest, latest)),
                 "now": iso(max(r.received_at for r in records)),
             }
-        if meta.layout != LAYOUT_VERSION and meta.status == "active" and latest > meta.last_activity:
+        if latest > meta.last_activity and (meta.layout != LAYOUT_VERSION or meta.status != "active"):
             sets += ["last_activity = :last"]  # a v1 record keeps its counter-free last activity
             values["last"] = iso(latest)
         if sets:
@@ -270,7 +281,7 @@ class IngestMixin(MergeMixin):
                     "Update": {
                         "TableName": self.table_name,
                         "Key": serialize(session_key(meta.session_id)),
-                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "UpdateExpression": "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else ""),
                         "ConditionExpression": " AND ".join(conds),
                         "ExpressionAttributeValues": _values(**values),
                     }

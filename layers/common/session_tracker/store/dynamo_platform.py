@@ -27,15 +27,19 @@ from session_tracker.store.codec import (
     serialize,
 )
 from session_tracker.store.dynamo_base import DynamoBase, _Tx
+from session_tracker.store.dynamo_calls import completion_counters
 from session_tracker.store.keys import (
     DELIVERY_TTL,
     GSI1,
     GSI2,
+    OPEN_INDEX_LAG,
     OPEN_SHARDS,
+    RECHECK_AFTER,
     call_key,
     delivery_key,
     head_key,
     open_bucket,
+    open_shard,
     session_key,
 )
 from session_tracker.store.v2 import new_version
@@ -97,13 +101,21 @@ class PlatformMixin(DynamoBase):
                 "IndexName": GSI2,
                 "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk >= :since",
                 # gsi2sk is a bucket floor (keys.open_bucket): compare with the bucket of ``since``
-                "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", since=open_bucket(since)),
+                # storage v2: the key is the bucket of the newest call as of the closer's last look,
+                # at most OPEN_INDEX_LAG behind the real last activity: widen, then derive
+                "ExpressionAttributeValues": _values(pk=f"OPEN#{shard}", since=open_bucket(since - OPEN_INDEX_LAG)),
+                "ScanIndexForward": False,
                 "Limit": limit,
             }
             out = self.client.query(TableName=self.table_name, **kwargs)
             ids += [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
         found = self.get_sessions(ids[: limit * OPEN_SHARDS]) if ids else {}
-        return [meta for meta in found.values() if meta.status == "active"]
+        active = [meta for meta in found.values() if meta.status == "active"]
+        fresh = [m for m in active if m.last_activity >= since]
+        fresh += [
+            m for m in self._derive_open([m for m in active if m.last_activity < since]) if m.last_activity >= since
+        ]
+        return fresh
 
     def _platform_ops(self, tx: _Tx, write: PlatformWrite) -> None:
         marker = {
@@ -184,9 +196,17 @@ class PlatformMixin(DynamoBase):
         else:
             conds.append("#v = :ev")
             values["ev"] = write.expected_version
-        expression = f"SET {', '.join(sets)}"
         if write.status != "active":
-            expression += " REMOVE gsi2pk, gsi2sk"
+            # storage v2: the counters from the calls now, and a re-check by the closer
+            # RECHECK_AFTER later counts a call that was in flight while the session ended.
+            sets += completion_counters(self, write.session_id, values)
+            sets += ["gsi2pk = :g2pk", "gsi2sk = :g2sk", "recheck_after = :recheck"]
+            values |= {
+                "g2pk": open_shard(write.session_id),
+                "g2sk": open_bucket(write.end_time),
+                "recheck": iso(write.now + RECHECK_AFTER),
+            }
+        expression = f"SET {', '.join(sets)}"
         # delivery_ids: the DELIVERY# markers of this session, so an erasure finds them (no Scan)
         expression += " ADD delivery_ids :deliveries"
         values["deliveries"] = {write.delivery_id}

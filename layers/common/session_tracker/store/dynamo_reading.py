@@ -31,6 +31,8 @@ from session_tracker.store.v2 import derive_counters
 _GSI1_KEYS = ("PK", "SK", "gsi1pk", "gsi1sk")
 _GSI3_KEYS = ("PK", "SK", "gsi3pk", "gsi3sk")
 _LIST_ATTRS = (
+    "layout",
+    "merged_from",
     "session_id",
     "student_id",
     "start_time",
@@ -121,7 +123,7 @@ class ReadingMixin(DynamoBase):
         if len(items) > limit:
             last = items[limit - 1]
             next_cursor = encode_cursor({k: last[k] for k in _GSI1_KEYS}, query, secret=self.cursor_secret)
-        return [item_to_meta(i) for i in items[:limit]], next_cursor
+        return self._derive_open([item_to_meta(i) for i in items[:limit]]), next_cursor
 
     def list_sessions_between(
         self,

@@ -21,6 +21,8 @@ from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import GSI1, session_key
 
 LINE_PATHS = (
+    "layout",
+    "merged_from",
     "session_id",
     "student_id",
     "start_time",
@@ -89,7 +91,7 @@ class ViewsMixin(DynamoBase):
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return items
+        return self._derive_open(items)
 
     def _batch(self, session_ids: Sequence[str], paths: Sequence[str]) -> Iterator[dict[str, Any]]:
         expression, names = projection(paths)
@@ -111,7 +113,7 @@ class ViewsMixin(DynamoBase):
                     break
 
     def session_lines(self, session_ids: Sequence[str]) -> dict[str, SessionMeta]:
-        metas = (item_to_meta(item) for item in self._batch(session_ids, LINE_PATHS))
+        metas = self._derive_open([item_to_meta(item) for item in self._batch(session_ids, LINE_PATHS)])
         return {m.session_id: m for m in metas}
 
     def session_notes(self, session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,10 @@ GSI3 = "GSI3"
 MARKER_TTL = timedelta(days=7)
 MERGED_PREFIX = "MERGED#"
 """``gsi1pk`` of a ``merged`` session record: off the student's listing, still found by erasure."""
+OPEN_INDEX_LAG = timedelta(hours=1)
+"""How far an open session's GSI2 key may trail its newest call (v2 calls never move it; the
+closer re-buckets it once it looks due): readers of open sessions widen their range by this.
+Sessions with a timeout longer than this can be missed by ``open_sessions_since`` until re-bucketed."""
 RECHECK_AFTER = timedelta(seconds=60)
 """A closed session stays in the closer's index this long: a call that was in flight while it
 closed (longer than any request runs) is counted by the re-check, which re-closes it."""
