@@ -62,7 +62,17 @@ def session_call_items(
                 ),
             )
         )
-    return sorted(items, key=lambda i: (str(i.get("timestamp", "")), str(i.get("interaction_id", ""))))
+    # mid-migration a v1 call can be in both places: once per (timestamp, id), the v2 copy first
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items:
+        sk = str(item.get("SK", ""))
+        key = (
+            (str(item.get("timestamp", "")), str(item.get("interaction_id", "")))
+            if "timestamp" in item
+            else (str(item.get("PK")), sk)
+        )
+        unique.setdefault(key, item)
+    return sorted(unique.values(), key=lambda i: (str(i.get("timestamp", "")), str(i.get("interaction_id", ""))))
 
 
 def completion_counters(self: Any, session_id: str, values: dict[str, Any]) -> list[str]:
