@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -374,3 +375,53 @@ def test_a_session_found_early_through_its_bucket_is_left_open_until_it_is_due(s
     assert early.closed == [] and store.get_session(sid).status == "active"
     due = close_idle_sessions(store=store, now=T0 + minutes(15), timeout=TIMEOUT, request_analysis=False, workers=1)
     assert due.closed == [sid]
+
+
+def test_two_concurrent_calls_across_the_timeout_never_split_the_session(racing_store) -> None:
+    """Last call at T0; 'A' at T0+9 min and 'B' at T0+11 min arrive together (B alone would open a
+    new session: 11 min > 10). A is within the timeout of T0 and B of A: one session, whatever
+    commits first (real threads; DynamoDB Local and the fake)."""
+    for trial in range(8):
+        student = f"split{trial}"
+        first = log_interactions([call(student=student, at=T0)], store=racing_store, now=T0, timeout=TIMEOUT)[0]
+        barrier = threading.Barrier(2)
+        results: dict[str, str] = {}
+        errors: list[BaseException] = []
+
+        def worker(
+            name: str,
+            offset: int,
+            barrier: threading.Barrier = barrier,
+            trial: int = trial,
+            student: str = student,
+            results: dict[str, str] = results,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            own = _own_store(racing_store)
+            barrier.wait()
+            try:
+                if name == "A" and trial % 2:
+                    time.sleep(0.002 * trial)  # vary who commits first
+                [r] = log_interactions(
+                    [call(student=student, at=T0 + minutes(offset), interaction_id=f"{name}-{trial}")],
+                    store=own,
+                    now=T0 + minutes(11),
+                    timeout=TIMEOUT,
+                )
+                results[name] = r.session_id
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=a) for a in (("A", 9), ("B", 11))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        _meta, records = racing_store.read_session(first.session_id)
+        assert sorted(r.interaction_id for r in records if r.interaction_id != first.interaction_id) == [
+            f"A-{trial}",
+            f"B-{trial}",
+        ], (trial, results)
+        listed, _ = racing_store.list_student_sessions(student, start=T0 - minutes(60), end=T0 + minutes(60))
+        assert [m.session_id for m in listed] == [first.session_id], trial

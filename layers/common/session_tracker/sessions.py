@@ -50,8 +50,11 @@ from session_tracker.store.ports import IngestStore, SessionReader
 
 MAX_ATTEMPTS = 12
 RACE_SKEW = timedelta(seconds=60)
-"""A joined call older than ``timeout - RACE_SKEW`` re-checks for a racing boundary (one Query):
-newer calls cannot have been split from it by a call stamped at most this far ahead of the clock."""
+"""A joining call re-checks for a racing boundary (one more Query) when the newest call it read
+is within ``RACE_SKEW`` of being idle for ``timeout`` on the server's clock: only then can a
+concurrent call (stamped at most ``RACE_SKEW`` ahead of the clock) have opened a new session
+that this call should have bridged. A boundary always re-checks after its transaction. Between
+the two, whichever commits last sees the other, so the split is merged whatever the order."""
 DEFAULT_CLOCK_SKEW = timedelta(days=1)
 
 
@@ -324,11 +327,11 @@ class _StudentLog:
                     position += 1
                 continue
             group = self._join_group(queue, position, group_limit)
+            seen_last = self.head.last_activity
             try:
                 self.head = self.store.append_to_head(self.head, [r for _, r, _ in group])
                 joined = self.head.session_id
-                oldest = min(r.timestamp for _, r, _ in group)
-                if oldest + self.timeout <= self.now + RACE_SKEW:
+                if seen_last + self.timeout <= self.now + RACE_SKEW:
                     # A boundary racing this call could have opened a session it should have
                     # joined (a later call within the timeout): look again, merge if so.
                     joined = self._bridge(min((r for _, r, _ in group), key=lambda r: r.timestamp), joined)
