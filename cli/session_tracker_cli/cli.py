@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from session_tracker_cli import DEFAULT_URL, progress_cli, pull_cli, reading_cli, rights_cli
+from session_tracker_cli import DEFAULT_URL, migrate_cli, progress_cli, pull_cli, reading_cli, rights_cli
 from session_tracker_cli.options import (
     EndpointOption,
     JsonOption,
@@ -163,6 +163,8 @@ pull_cli.register(app)
 progress_cli.register(app)
 # Student data rights: keys create|list|revoke (rights_cli.py).
 rights_cli.register(app)
+# Storage v2 upgrade of a v1 table: migrate --table (migrate_cli.py).
+migrate_cli.register(app)
 
 
 @app.command()
