@@ -143,3 +143,95 @@ def test_the_cli_migrates_a_table_in_bounded_runs(ddb_client, v1_table, dynamodb
     assert_v2_layout(ddb_client, v1_table)
     kinds = Counter(plan_item(i).kind for i in scan(ddb_client, v1_table).values())
     assert kinds["session"] == 0 and kinds["head"] == 0 and kinds["marker"] == 0
+
+
+# ------------------------------------------------------------------ the v2 code on a v1 table
+def golden() -> dict[str, Any]:
+    """What the v1 read paths answered about the fixture (tests/fixtures/v1_reads.json)."""
+    answers = json.loads((v1_fixture.FIXTURES / "v1_reads.json").read_text())
+    answers.pop("__fixture__")
+    return answers
+
+
+def differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    """Where two ``read_all`` answers differ, one line per session / student / list."""
+    out = []
+    for part in ("sessions", "analysis", "students"):
+        for key in sorted(set(expected[part]) | set(found[part])):
+            if expected[part].get(key) != found[part].get(key):
+                out.append(f"{part}/{key}")
+    if expected["day"] != found["day"]:
+        out.append("day")
+    return out
+
+
+@pytest.fixture
+def v2_store(ddb_client, v1_table, tmp_path):
+    from session_tracker.blobs import DirBlobStore
+    from session_tracker.store import DynamoStore
+
+    v1_fixture.load_blobs(tmp_path / "blobs")
+    store = DynamoStore(v1_table, client=ddb_client, retention_days=365, cursor_secret="fixture")
+    return store, DirBlobStore(tmp_path / "blobs")
+
+
+def test_the_v2_code_reads_a_v1_table_the_same_before_and_after_migrating_and_logs_into_the_right_sessions(
+    ddb_client, v1_table, v2_store
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from helpers import call
+
+    from session_tracker.sessions import log_interactions
+
+    pytest.importorskip("session_tracker.store.v2", reason="needs the storage v2 code (branch storage-v2)")
+    store, blobs = v2_store
+    expected = golden()
+    assert differences(expected, v1_fixture.read_all(store, blobs)) == []  # v1 items read as they are
+
+    def log(student: str, at: datetime, **extra: Any) -> Any:
+        [result] = log_interactions(
+            [call(student, at, function="after_upgrade", **extra)], store=store, now=at, timeout=timedelta(minutes=10)
+        )
+        return result
+
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    migrator = Migrator(v1_table, client=ddb_client, page_size=10)
+    assert not migrator.run(limit=40).complete
+    # live traffic in the middle of the migration: gus's open session (v1 record, v1 HEAD)
+    during = log("gus", day.replace(hour=10, minute=38))
+    assert during.session_id == "gus_20261102_1034" and not during.new_session
+    with pytest.raises(Crash):
+        Migrator(v1_table, client=CrashingClient(ddb_client, after=4), page_size=10).run(limit=40)
+    while not migrator.run(limit=30).complete:
+        pass
+    assert migrator.run(limit=10_000).already_complete
+    assert migrator.run(limit=10_000, restart=True).run.writes == 0  # rerun: a no-op
+    assert_v2_layout(ddb_client, v1_table)
+
+    after = v1_fixture.read_all(store, blobs)
+    gus = after["sessions"].pop("gus_20261102_1034")
+    expected_gus = expected["sessions"].pop("gus_20261102_1034")
+    assert [c["function"] for c in gus["mcp_interactions"]] == [
+        c["function"] for c in expected_gus["mcp_interactions"]
+    ] + ["after_upgrade"]
+    assert [k for k in expected["sessions"] if expected["sessions"][k] != after["sessions"][k]] == []
+    assert expected["analysis"] == after["analysis"]
+    assert {k: v for k, v in expected["students"].items() if k != "gus"} == {
+        k: v for k, v in after["students"].items() if k != "gus"
+    }
+    assert expected["day"] == after["day"]
+
+    # new calls land in the right sessions
+    assert log("ava", day.replace(hour=10, minute=39)).session_id == "ava_20261102_1032"
+    reopened = log("kid00", day.replace(hour=10, minute=50))
+    assert reopened.new_session and reopened.session_id == "kid00_20261102_1050"
+    retry = log_interactions(
+        [call("ava", day.replace(hour=10, minute=32), function="grade_essay", interaction_id="ava-essay")],
+        store=store,
+        now=day.replace(hour=10, minute=40),
+        timeout=timedelta(minutes=10),
+    )[0]
+    assert retry.session_id == "ava_20261102_1032" and retry.duplicate  # a v1 call's retry is stored once
+    ava = v1_fixture.read_all(store, blobs)["sessions"]["ava_20261102_1032"]
+    assert [c["function"] for c in ava["mcp_interactions"]] == ["grade_essay", "check_answer", "after_upgrade"]
