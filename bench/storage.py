@@ -517,4 +517,4 @@ def _per_call(cost: dict[str, Any], n: int) -> dict[str, Any]:
 def _schema_version() -> str:
     from session_tracker.store import keys
 
-    return str(getattr(keys, "SCHEMA_VERSION", 1))
+    return str(getattr(keys, "LAYOUT_VERSION", getattr(keys, "SCHEMA_VERSION", 1)))
