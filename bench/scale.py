@@ -238,6 +238,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         "read_units_per_due_first_half_of_day": avg([r["read_units"] / r["due"] for r in first_half]),
         "read_units_per_due_second_half_of_day": avg([r["read_units"] / r["due"] for r in second_half]),
         "final_table_items": runs[-1]["table_items"],
+        # A session can be due more than once (found up to a bucket early and re-bucketed, or
+        # re-checked after closing): the closer's whole work divided by the sessions it closed.
+        "closer_read_units_per_closed_session": round(sum(r["read_units"] for r in runs) / max(1, closed_total), 3),
+        "closer_write_units_per_closed_session": round(sum(r["write_units"] for r in runs) / max(1, closed_total), 3),
+        "due_entries_per_closed_session": round(sum(r["due"] for r in runs) / max(1, closed_total), 3),
         "cost_usd_for_the_day": total | {"total": round(sum(total.values()), 4)},
         "runs_sample": runs[::60],  # every 60th run: the open count is taken every 10th
     }
@@ -265,7 +270,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             f"first half of the day {result['read_units_per_due_first_half_of_day']}, second half "
             f"{result['read_units_per_due_second_half_of_day']} while the table grew to {runs[-1]['table_items']:,} items; "
             f"a run with nothing due costs {result['read_requests_per_idle_run']} read requests "
-            f"({result['read_units_per_idle_run']} units), whatever the table size.",
+            f"({result['read_units_per_idle_run']} units), whatever the table size. Over the day the closer read "
+            f"**{result['closer_read_units_per_closed_session']} read units per session it closed** and wrote "
+            f"{result['closer_write_units_per_closed_session']} write units (as DynamoDB Local reports them) per "
+            f"closed session; a session was due {result['due_entries_per_closed_session']} times on average "
+            "(found up to a bucket early and re-bucketed, or re-checked after closing).",
             "",
             "Cost of the day with the cost model of docs/deploy.md (USD): "
             + ", ".join(f"{k} {v}" for k, v in result["cost_usd_for_the_day"].items())

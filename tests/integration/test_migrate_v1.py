@@ -235,3 +235,14 @@ def test_the_v2_code_reads_a_v1_table_the_same_before_and_after_migrating_and_lo
     assert retry.session_id == "ava_20261102_1032" and retry.duplicate  # a v1 call's retry is stored once
     ava = v1_fixture.read_all(store, blobs)["sessions"]["ava_20261102_1032"]
     assert [c["function"] for c in ava["mcp_interactions"]] == ["grade_essay", "check_answer", "after_upgrade"]
+
+    # the closer closes the migrated open sessions with counters from all their calls
+    from session_tracker.lifecycle import close_idle_sessions
+
+    report = close_idle_sessions(
+        store=store, now=day.replace(hour=12), timeout=timedelta(minutes=10), request_analysis=True, workers=1
+    )
+    assert {"gus_20261102_1034", "ava_20261102_1032", "kid00_20261102_1050"} <= set(report.closed)
+    closed = {s["session_id"]: s for s in v1_fixture.read_all(store, blobs)["students"]["gus"]}
+    assert closed["gus_20261102_1034"]["status"] == "closed"
+    assert closed["gus_20261102_1034"]["interaction_count"] == 4  # 3 logged by v1, 1 by v2 mid-migration
