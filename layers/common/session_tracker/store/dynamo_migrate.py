@@ -109,7 +109,8 @@ class Migrator:
             kwargs: dict[str, Any] = {
                 "TableName": self.table_name,
                 "Limit": max(1, min(self.page_size, limit - report.run.scanned)),
-                "ConsistentRead": True,
+                # eventually consistent (half the read units): v1 items are no longer written, the
+                # session step re-reads its calls consistently, and the conditions guard the rest
             }
             if cursor:
                 kwargs["ExclusiveStartKey"] = cursor
