@@ -202,11 +202,13 @@ def measure(endpoint: str, *, n: int, table: str = "bench") -> dict[str, Any]:
     from bench.cost import aws_write_units
 
     def aws_units(cap: dict[str, float]) -> dict[str, float]:
+        single = sum(cap.get(op, 0) for op in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"))
+        transaction = aws_write_units(
+            cap.get("TransactWriteItems.table", 0), cap.get("TransactWriteItems.indexes", 0), transactional=True
+        )
         return {
-            "write_units": aws_write_units(
-                cap.get("TransactWriteItems.table", 0), cap.get("TransactWriteItems.indexes", 0), transactional=True
-            ),
-            "read_units": cap.get("GetItem", 0),
+            "write_units": round(transaction + single, 3),
+            "read_units": round(sum(cap.get(op, 0) for op in ("GetItem", "Query", "BatchGetItem")), 3),
         }
 
     return {
