@@ -170,6 +170,23 @@ def _table_errors(table: str) -> Iterator[None]:
 LOCAL_REGION = "us-east-1"
 
 
+TABLE_EXTRA = "pip install 'session-tracker-cli[table]'"
+
+
+def table_store(table: str, endpoint_url: str | None = None) -> Any:
+    """The :class:`~session_tracker.store.DynamoStore` of ``--table``; a :class:`SourceError`
+    naming the ``table`` extra when boto3 is not installed (the CLI installs without it)."""
+    try:
+        import botocore  # noqa: F401
+
+        from session_tracker.store import DynamoStore
+    except ImportError as exc:
+        raise SourceError(
+            f"--table reads the DynamoDB table with boto3, which is not installed: {TABLE_EXTRA}"
+        ) from exc
+    return DynamoStore(table, client=dynamodb_client(endpoint_url))
+
+
 def dynamodb_client(endpoint_url: str | None = None) -> Any:
     """A DynamoDB client for ``--table`` reads.
 
@@ -215,10 +232,9 @@ class TableSource:
 
     def __init__(self, table: str, *, store: Any = None, blobs: Any = None, endpoint_url: str | None = None) -> None:
         from session_tracker.blobs import blob_store_from_env
-        from session_tracker.store import DynamoStore
 
         self.table = table
-        self.store = store or DynamoStore(table, client=dynamodb_client(endpoint_url))
+        self.store = store or table_store(table, endpoint_url)
         self.blobs = blobs if blobs is not None else blob_store_from_env()
 
     def describe(self) -> str:
