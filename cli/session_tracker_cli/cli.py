@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from types import ModuleType
+from typing import Annotated, Any
 
 import typer
 
@@ -74,6 +72,10 @@ def serve(
 
     if backend not in ("auto", "dynamodb-local", "moto"):
         raise typer.BadParameter("must be auto, dynamodb-local or moto", param_hint="--backend")
+    import logging
+    import signal
+    import threading
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     root = find_root()
@@ -248,7 +250,58 @@ def query(
 
 
 def main() -> None:
+    _defer_rich_extras()
     app()
+
+
+_DEFERRED = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
+"""Modules typer's help renderer imports at its top but uses only for markdown help (this CLI uses
+rich markup) and for a crash's traceback; with what they import (markdown-it, pygments,
+rich.pretty) they were most of what ``--help`` loaded beyond rich's console."""
+
+
+def _real_module(name: str) -> ModuleType:
+    """The real module ``name``, imported now if only its stand-in is there."""
+    import importlib
+
+    if isinstance(sys.modules.get(name), _StandIn):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+class _StandIn(ModuleType):
+    """A module not imported yet: any name read from it imports it (and it replaces this)."""
+
+    def __getattr__(self, attr: str) -> object:
+        if attr.startswith("__"):  # the import system's probes (__path__, ...) do not load it
+            raise AttributeError(attr)
+        return getattr(_real_module(self.__name__), attr)
+
+
+class _LazyClass(type):
+    """A class of a deferred module: calling it or reading its attributes imports the module."""
+
+    _module: str
+
+    def _real(cls) -> Any:
+        return getattr(_real_module(cls._module), cls.__name__)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real()(*args, **kwargs)
+
+    def __getattr__(cls, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(cls._real(), attr)
+
+
+def _defer_rich_extras() -> None:
+    """Stand-ins for :data:`_DEFERRED` in ``sys.modules`` (a module already imported is left)."""
+    for name, class_name in _DEFERRED.items():
+        if name not in sys.modules:
+            stand_in = _StandIn(name)
+            setattr(stand_in, class_name, _LazyClass(class_name, (), {"_module": name, "__module__": name}))
+            sys.modules[name] = stand_in
 
 
 if __name__ == "__main__":

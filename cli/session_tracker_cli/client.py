@@ -170,6 +170,23 @@ def _table_errors(table: str) -> Iterator[None]:
 LOCAL_REGION = "us-east-1"
 
 
+TABLE_EXTRA = "pip install 'session-tracker-cli[table]'"
+
+
+def table_store(table: str, endpoint_url: str | None = None) -> Any:
+    """The :class:`~session_tracker.store.DynamoStore` of ``--table``; a :class:`SourceError`
+    naming the ``table`` extra when boto3 is not installed (the CLI installs without it)."""
+    try:
+        import botocore  # noqa: F401
+
+        from session_tracker.store import DynamoStore
+    except ImportError as exc:
+        raise SourceError(
+            f"--table reads the DynamoDB table with boto3, which is not installed: {TABLE_EXTRA}"
+        ) from exc
+    return DynamoStore(table, client=dynamodb_client(endpoint_url))
+
+
 def dynamodb_client(endpoint_url: str | None = None) -> Any:
     """A DynamoDB client for ``--table`` reads.
 
@@ -215,10 +232,9 @@ class TableSource:
 
     def __init__(self, table: str, *, store: Any = None, blobs: Any = None, endpoint_url: str | None = None) -> None:
         from session_tracker.blobs import blob_store_from_env
-        from session_tracker.store import DynamoStore
 
         self.table = table
-        self.store = store or DynamoStore(table, client=dynamodb_client(endpoint_url))
+        self.store = store or table_store(table, endpoint_url)
         self.blobs = blobs if blobs is not None else blob_store_from_env()
 
     def describe(self) -> str:
@@ -226,17 +242,18 @@ class TableSource:
 
     def _audit(self, action: str, *, student_id: str | None, session_id: str | None = None) -> None:
         """Reads on the table are audited like the API's (actor ``table:<os user>``, scope ``admin``)."""
+        self._audit_many([(action, student_id, session_id)])
+
+    def _audit_many(self, shown: list[tuple[str, str | None, str | None]]) -> None:
+        """One entry per ``(action, student_id, session_id)``, in one write the CLI waits on at most once."""
         from session_tracker.audit import AuditEntry, Auditor
 
-        entry = AuditEntry(
-            at=datetime.now(UTC),
-            actor=table_actor(),
-            scope="admin",
-            action=action,
-            student_id=student_id,
-            session_id=session_id,
-        )
-        Auditor(lambda: self.store).record(entry)
+        at, actor = datetime.now(UTC), table_actor()
+        entries = [
+            AuditEntry(at=at, actor=actor, scope="admin", action=a, student_id=st, session_id=se)
+            for a, st, se in dict.fromkeys(shown)
+        ]
+        Auditor(lambda: self.store).record_many(entries)
 
     def get_session(self, session_id: str) -> SessionExport:
         from session_tracker import reading
@@ -280,11 +297,16 @@ class TableSource:
         from session_tracker import reading
 
         cursor: str | None = None
+        shown: set[str] = set()
         while True:
             with _table_errors(self.table):
                 page = reading.sessions_between(
                     store=self.store, now=datetime.now(UTC), start=start, end=end, limit=page_size, cursor=cursor
                 )
+            fresh = [r.student_id for r in page.sessions if r.student_id not in shown]
+            shown.update(fresh)
+            if fresh:  # each student once per listing, however many pages they span
+                self._audit_many([("list_sessions", s, None) for s in dict.fromkeys(fresh)])
             yield from page.sessions
             if not page.next_cursor:
                 return
@@ -324,6 +346,8 @@ class TableSource:
                 blobs=self.blobs,
                 now=datetime.now(UTC),
                 match_window=get_config().session_tracking.match_window,
+                actor=table_actor(),
+                audit=lambda done: self._audit_many([("assign", done.student_id, done.session_id)]),
             )
         dumped: dict[str, Any] = result.model_dump(mode="json")
         return dumped

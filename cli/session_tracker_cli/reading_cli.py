@@ -77,7 +77,12 @@ def open_source(*, url: str | None, token: str | None, table: str | None) -> Ses
 
 
 def _source(url: str, token: str | None, table: str | None) -> SessionSource:
-    return open_source(url=url, token=token, table=table)
+    from session_tracker_cli.client import SourceError
+
+    try:
+        return open_source(url=url, token=token, table=table)
+    except SourceError as exc:  # e.g. --table without the table extra
+        raise _fail(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- export

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from session_tracker_cli.client import ApiSource, SourceError, _table_errors, dynamodb_client
+from session_tracker_cli.client import ApiSource, SourceError, _table_errors, table_store
 
 
 class AdminSource(Protocol):
@@ -80,10 +80,9 @@ class AdminTable:
 
     def __init__(self, table: str, *, store: Any = None, blobs: Any = None, endpoint_url: str | None = None) -> None:
         from session_tracker.blobs import blob_store_from_env
-        from session_tracker.store import DynamoStore
 
         self.table = table
-        self.store = store or DynamoStore(table, client=dynamodb_client(endpoint_url))
+        self.store = store or table_store(table, endpoint_url)
         self.blobs = blobs if blobs is not None else blob_store_from_env()
 
     def describe(self) -> str:

@@ -86,6 +86,25 @@ def _audit(
     _auditor.record(entry)
 
 
+_live_repeats = audit.Repeats()
+
+
+def _audit_shown(shown: list[tuple[audit.AuditAction, str, str | None]], *, polled: bool = False) -> None:
+    """One entry per (action, student, session) a page showed, in one background write that the
+    request waits on at most once; a polled view (``polled``) repeats a student only after
+    ``audit.REPEAT_AFTER`` for the same reader."""
+    actor, scope = caller(app.current_event.raw_event) or ("unknown", "unknown")
+    now = datetime.now(UTC)
+    wanted = list(dict.fromkeys(shown))
+    if polled:
+        fresh = set(_live_repeats.fresh([(actor, *(x or "" for x in w)) for w in wanted], now))
+        wanted = [w for w in wanted if (actor, *(x or "" for x in w)) in fresh]
+    _auditor.record_many(
+        audit.AuditEntry(at=now, actor=actor, scope=scope, action=action, student_id=student, session_id=session)
+        for action, student, session in wanted
+    )
+
+
 # ------------------------------------------------------------------ reading sessions
 SessionIdPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="The session id.")]
 StudentIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The student id.")]
@@ -160,7 +179,7 @@ def list_sessions(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")] = 50,
     cursor: CursorQuery = None,
 ) -> SessionRefPage:
-    return reading.sessions_between(
+    page = reading.sessions_between(
         store=deps().store,
         now=datetime.now(UTC),
         start=reading.parse_bound(start, field="from"),
@@ -169,6 +188,8 @@ def list_sessions(
         cursor=cursor,
         retention=deps().config.session_tracking.retention,
     )
+    _audit_shown([("list_sessions", s, None) for s in audit.distinct(r.student_id for r in page.sessions)])
+    return page
 
 
 # ------------------------------------------------------------------------ analysis
@@ -391,6 +412,7 @@ def ui_index(
         find=find,
         session=session,
         cursor=cursor,
+        seen=_audit_shown,
     )
 
 
@@ -411,6 +433,7 @@ def ui_review(
         student=student,
         cursor=cursor,
         done=done,
+        seen=_audit_shown,
     )
 
 
@@ -436,12 +459,17 @@ def ui_assign(session_id: SessionIdPath) -> Response[str]:
 
 @app.get("/ui/live", include_in_schema=False)
 def ui_live() -> Response[str]:
-    return views.live(app.current_event.raw_event, reader=deps().store, now=datetime.now(UTC))
+    return views.live(app.current_event.raw_event, reader=deps().store, now=datetime.now(UTC), seen=_audit_shown)
 
 
 @app.get("/ui/live/data", include_in_schema=False)
 def ui_live_data() -> Response[str]:
-    return views.live_data(app.current_event.raw_event, reader=deps().store, now=datetime.now(UTC))
+    return views.live_data(
+        app.current_event.raw_event,
+        reader=deps().store,
+        now=datetime.now(UTC),
+        seen=lambda shown: _audit_shown(shown, polled=True),
+    )
 
 
 @app.get("/ui/students/<student_id>", include_in_schema=False)

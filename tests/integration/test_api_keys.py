@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import lambda_context, load_function
+from helpers import body_of, http_event
 
 from session_tracker import apikeys, runtime
 from session_tracker.access import KeyRecord, Scope, token_hash
@@ -69,42 +69,21 @@ def test_key_items_are_not_session_records(dynamo_store) -> None:
 
 
 # ------------------------------------------------------------------ over the read API handler
-def _event(method: str, path: str, token: str | None, body: Any = None) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"} if token else {},
-        "body": json.dumps(body) if body is not None else None,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-
-
 @pytest.fixture
-def api(ddb_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def api(wire, ddb_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("ADMIN_TOKEN", ADMIN)
     monkeypatch.setenv("TABLE_NAME", ddb_store.table_name)
-    runtime.reset()
-    module = load_function("sessions_api")
-    config = runtime.get_config()
-    deps = runtime.Deps(config=config, store=ddb_store, blobs=DirBlobStore(tmp_path / "blobs"))
-    monkeypatch.setattr(module, "deps", lambda: deps)
-    monkeypatch.setattr(runtime, "deps", lambda: deps)
+    handler = wire(
+        "sessions_api", ddb_store, blobs=DirBlobStore(tmp_path / "blobs"), function_name="SessionsApiFunction"
+    )
+    # named keys are looked up through runtime.deps() (the process's table), not the module's
+    monkeypatch.setattr(runtime, "deps", handler.module.deps)
 
     def call(method: str, path: str, token: str | None = ADMIN, body: Any = None) -> tuple[int, Any, dict[str, str]]:
-        out = module.lambda_handler(_event(method, path, token, body), lambda_context("SessionsApiFunction", 10))
-        return out["statusCode"], json.loads(out.get("body") or "null"), out.get("headers") or {}
+        out = handler(http_event(method, path, token=token, body=body))
+        return out["statusCode"], body_of(out), out.get("headers") or {}
 
-    yield call
-    monkeypatch.undo()
-    runtime.reset()
+    return call
 
 
 def test_keys_over_the_api_create_list_use_and_revoke(api) -> None:

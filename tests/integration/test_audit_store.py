@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from helpers import lambda_context, load_function
+from helpers import body_of, http_event
 
 from session_tracker import runtime
 from session_tracker.audit import AuditEntry
@@ -74,43 +72,21 @@ def test_entries_expire_with_retention_days(dynamo_store) -> None:
 
 
 # ------------------------------------------------------------------ through the read API handler
-def _event(method: str, path: str, token: str | None, query: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "queryStringParameters": {k: str(v) for k, v in (query or {}).items()} or None,
-        "headers": {"authorization": f"Bearer {token}"} if token else {},
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-            "requestId": "r",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-
-
 @pytest.fixture
-def api(ddb_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def api(wire, ddb_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("ADMIN_TOKEN", ADMIN)
     monkeypatch.setenv("READ_TOKEN", READ)
-    runtime.reset()
-    module = load_function("sessions_api")
-    config = runtime.get_config()
-    deps = runtime.Deps(config=config, store=ddb_store, blobs=DirBlobStore(tmp_path / "blobs"))
-    monkeypatch.setattr(module, "deps", lambda: deps)
+    handler = wire(
+        "sessions_api", ddb_store, blobs=DirBlobStore(tmp_path / "blobs"), function_name="SessionsApiFunction"
+    )
 
     def call(path: str, token: str | None = READ, **query: Any) -> tuple[int, Any]:
-        out = module.lambda_handler(_event("GET", path, token, query), lambda_context("SessionsApiFunction", 10))
+        out = handler(http_event("GET", path, token=token, query=query))
         body = out.get("body") or "null"
-        return out["statusCode"], json.loads(body) if body.startswith(("{", "[", "n")) else body
+        return out["statusCode"], body_of(out) if body.startswith(("{", "[", "n")) else body  # /ui: HTML
 
-    call.module = module  # type: ignore[attr-defined]
-    yield call
-    monkeypatch.undo()
-    runtime.reset()
+    call.module = handler.module  # type: ignore[attr-defined]
+    return call
 
 
 def _seed(store, student: str) -> str:

@@ -166,3 +166,77 @@ def test_no_item_naming_the_student_is_left_in_the_table(dynamo_store, blobs) ->
     items = dynamo_store.client.scan(TableName=dynamo_store.table_name)["Items"]  # test only: the code never scans
     assert "erase_emma" not in json.dumps(items)
     assert liam[0] in json.dumps(items) and "erase_liam" in json.dumps(items)
+
+
+# --------------------------------------------------------------- assigned unmatched platform data
+def _unmatched(store, blobs: DirBlobStore, call_id: str, at: datetime, secret: str) -> str:
+    """An unmatched platform report (no student) whose transcript and metadata are blobs under its own id."""
+    body = {
+        "platform": "generic",
+        "call_id": call_id,
+        "delivery_id": f"d-{call_id}",
+        "started_at": (at - timedelta(seconds=30)).isoformat(),
+        "ended_at": (at + timedelta(minutes=5)).isoformat(),
+        "transcript": f"{secret} " + "u" * BIG,
+        "metadata": {"notes": f"{secret} " + "m" * (20 * 1024)},
+    }
+    result = ingest_platform_event(
+        adapter.parse(body),
+        store=store,
+        blobs=blobs,
+        now=at + timedelta(minutes=6),
+        settings=MatchSettings.from_config(load_config()),
+    )
+    assert result.status == "unmatched" and result.session_id, result
+    return result.session_id
+
+
+def _blobs_holding(blobs: DirBlobStore, text: str) -> list[str]:
+    return sorted(
+        str(p.relative_to(blobs.root)) for p in blobs.root.rglob("*") if p.is_file() and text in p.read_text()
+    )
+
+
+@pytest.mark.parametrize("outcome", ["created", "merged"])
+def test_erasure_removes_the_blobs_and_markers_of_unmatched_data_assigned_to_the_student(
+    store, blobs, outcome: str
+) -> None:
+    from session_tracker.review import AssignRequest, assign_session
+
+    settings = MatchSettings.from_config(load_config())
+    liam = _seed(store, blobs, "erase_liam", sessions=1)
+    at = NOW + timedelta(days=1) if outcome == "created" else NOW  # merged: lands on emma's first session
+    emma = _seed(store, blobs, "erase_emma", sessions=1)
+    source = _unmatched(store, blobs, f"conv-{outcome}", at, "EMMA-UNMATCHED-SECRET")
+    other = _unmatched(store, blobs, "conv-other", NOW + timedelta(days=3), "NOBODY-SECRET")
+    assert _blobs_holding(blobs, "EMMA-UNMATCHED-SECRET")  # transcripts/{source}/ and platform/{source}/
+    result = assign_session(
+        source,
+        AssignRequest(student_id="erase_emma"),
+        store=store,
+        blobs=blobs,
+        now=at + timedelta(minutes=10),
+        match_window=settings.match_window,
+    )
+    assert result.outcome == outcome
+    assert store.get_assignment(source) == result.session_id
+    liam_before = _everything_of(store, blobs, "erase_liam", liam)
+    other_blobs = _blobs_holding(blobs, "NOBODY-SECRET")
+    assert other_blobs
+
+    done = erase_student("erase_emma", store=store, blobs=blobs, now=NOW)
+    assert done.complete and done.sessions_deleted == len({*emma, result.session_id})
+
+    assert _blobs_holding(blobs, "EMMA-UNMATCHED-SECRET") == []
+    assert _files(blobs, source) == []
+    assert store.get_assignment(source) is None  # DELIVERY#assign:{source}
+    assert store.get_delivery(f"generic:d-conv-{outcome}") is None  # the source's own delivery marker
+    assert store.get_call_link(f"conv-{outcome}") is None
+    assert store.get_session(result.session_id) is None
+    # another student and unmatched data nobody was given keep everything
+    assert _everything_of(store, blobs, "erase_liam", liam) == liam_before
+    assert _blobs_holding(blobs, "NOBODY-SECRET") == other_blobs
+    assert store.get_session(other) is not None and store.get_delivery("generic:d-conv-other") == other
+    if hasattr(store, "client"):  # the table: nothing names the source session any more
+        items = json.dumps(store.client.scan(TableName=store.table_name)["Items"])  # test only
+        assert source not in items and "erase_emma" not in items

@@ -139,3 +139,50 @@ def test_reading_over_the_api_loads_no_aws_sdk() -> None:
     result = _probe("sessions", "--student", "emma_smith", "--url", "http://127.0.0.1:9")
     assert result["code"] == 1, result
     assert result["heavy"] == [], result
+
+
+_DEFERRED_PROBE = """
+import json, sys
+sys.argv = ["session-tracker", *{argv!r}]
+from session_tracker_cli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+loaded = sorted(m for m in ("markdown_it", "pygments", "rich.pretty", "rich.syntax") if m in sys.modules)
+print(json.dumps({{"loaded": loaded}}))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sessions", "--help"]], ids=["help", "sessions-help"])
+def test_help_does_not_load_markdown_or_traceback_rendering(argv: list[str]) -> None:
+    """typer's help module imports rich.markdown and rich.traceback at its top (markdown-it,
+    pygments, rich.pretty): about half of what --help loaded. The CLI defers them."""
+    assert _fresh_interpreter(_DEFERRED_PROBE.format(argv=argv)) == {"loaded": []}
+
+
+def test_the_deferred_rich_modules_still_work_when_used() -> None:
+    code = """
+import json, sys
+from session_tracker_cli.cli import _defer_rich_extras
+_defer_rich_extras()
+from rich.markdown import Markdown
+from rich.traceback import Traceback
+import rich.markdown
+before = "markdown_it" in sys.modules
+try:
+    1 / 0
+except ZeroDivisionError as exc:
+    tb = Traceback.from_exception(type(exc), exc, exc.__traceback__)
+md = Markdown("# title")
+import rich.markdown as again
+print(json.dumps({"before": before, "md": type(md).__module__ + "." + type(md).__name__,
+                  "tb": type(tb).__name__, "real": type(again).__name__, "heading": again.Heading.__name__}))
+"""
+    assert _fresh_interpreter(code) == {
+        "before": False,
+        "md": "rich.markdown.Markdown",
+        "tb": "Traceback",
+        "real": "module",
+        "heading": "Heading",
+    }

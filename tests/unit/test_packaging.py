@@ -130,3 +130,12 @@ def test_pre_commit_hooks_are_exactly_the_make_lint_targets() -> None:
 def test_ci_runs_lint_before_the_tests() -> None:
     steps = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines() if line.startswith("make ")]
     assert steps == ["make lint", "make test"]
+
+
+def test_the_core_wheel_lists_every_package_of_the_layer() -> None:
+    """setuptools ships only the packages listed: the core wheel once lacked session_tracker.store,
+    and an installed CLI failed reading sessions (tests/packaging/test_cli_install.py)."""
+    listed = set(tomllib.loads(PYPROJECTS["tutor-session-tracker"].read_text())["tool"]["setuptools"]["packages"])
+    layer = ROOT / "layers" / "common"
+    found = {".".join(p.parent.relative_to(layer).parts) for p in (layer / "session_tracker").rglob("__init__.py")}
+    assert found == listed, found ^ listed

@@ -11,6 +11,12 @@ small thread pool and waits at most :data:`AUDIT_WAIT` for it; a slow or failing
 store costs the reader at most that, and is logged (a warning with the error type, no
 content). A write still in flight when a Lambda answers finishes when the runtime thaws it.
 
+A page that shows many students' sessions at once (``GET /sessions``, the ``/ui`` list, the
+live view, the review queue, an export of everyone) appends one ``list_sessions`` entry per
+distinct student on the page (:meth:`Auditor.record_many`: one background task, the same
+single wait for the whole page). The live view's fragment, polled every few seconds, records a
+student again only after :data:`REPEAT_AFTER` for the same reader (:class:`Repeats`).
+
 Listed by ``GET /audit`` (admin) and ``session-tracker audit``, newest first.
 """
 
@@ -19,7 +25,8 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
@@ -34,6 +41,8 @@ MAX_IN_FLIGHT = 64
 """Audit writes waiting on a stalled store beyond this are dropped (and logged), never queued without bound."""
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+REPEAT_AFTER = timedelta(minutes=5)
+"""A polled view records the same reader seeing the same student at most this often."""
 
 
 class AuditEntry(BaseModel):
@@ -99,26 +108,39 @@ class Auditor:
         self._lock = threading.Lock()
         self._in_flight = 0
 
-    def _write(self, entry: AuditEntry) -> None:
+    def _write_all(self, entries: list[AuditEntry]) -> None:
         try:
             store = self._store()
             if store is not None:
-                store.append_audit(entry)
+                for entry in entries:
+                    store.append_audit(entry)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
     def record(self, entry: AuditEntry) -> bool:
         """Append ``entry``; ``True`` when it was stored within the wait. Never raises."""
+        return self.record_many([entry])
+
+    def record_many(self, entries: Iterable[AuditEntry]) -> bool:
+        """Append ``entries`` (one background task, one wait of at most the audit wait for all of
+        them); ``True`` when all were stored within it. Never raises; nothing to do is ``True``."""
         from session_tracker.observability import logger
 
+        batch = list(entries)
+        if not batch:
+            return True
+        entry = batch[0]
         with self._lock:
             if self._in_flight >= self._max:
-                logger.warning("audit entry dropped: the audit store is not keeping up", extra={"action": entry.action})
+                logger.warning(
+                    "audit entry dropped: the audit store is not keeping up",
+                    extra={"action": entry.action, "entries": len(batch)},
+                )
                 return False
             self._in_flight += 1
         try:
-            future = self._pool.submit(self._write, entry)
+            future = self._pool.submit(self._write_all, batch)
         except RuntimeError:  # interpreter shutting down
             with self._lock:
                 self._in_flight -= 1
@@ -132,6 +154,35 @@ class Auditor:
             logger.warning("audit write failed", extra={"action": entry.action, "error_type": type(exc).__name__})
             return False
         return True
+
+
+def distinct(ids: Iterable[str | None]) -> list[str]:
+    """The distinct ids in first-seen order (``None`` left out): one audit entry per student on a page."""
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+class Repeats:
+    """Which (reader, student) pairs a polled view recorded lately (bounded, per process)."""
+
+    def __init__(self, *, after: timedelta = REPEAT_AFTER, size: int = 10_000) -> None:
+        self._after, self._size = after, size
+        self._seen: OrderedDict[tuple[str, ...], datetime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fresh(self, keys: Iterable[tuple[str, ...]], now: datetime) -> list[tuple[str, ...]]:
+        """The keys not recorded within ``after`` of ``now``; they count as recorded from now on."""
+        out = []
+        with self._lock:
+            for key in keys:
+                last = self._seen.get(key)
+                if last is not None and now - last < self._after:
+                    continue
+                self._seen[key] = now
+                self._seen.move_to_end(key)
+                out.append(key)
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+        return out
 
 
 def list_entries(
@@ -149,12 +200,15 @@ def list_entries(
 
 __all__ = [
     "AUDIT_WAIT",
+    "REPEAT_AFTER",
     "AuditAction",
     "AuditEntry",
     "AuditPage",
     "AuditReader",
     "AuditWriter",
     "Auditor",
+    "Repeats",
+    "distinct",
     "list_entries",
     "student_of",
 ]

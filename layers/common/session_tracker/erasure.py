@@ -5,7 +5,8 @@
 rest on the next request (the work is derived from what is still stored, never remembered):
 
 1. each of the student's sessions (GSI1 ``STUDENT#{id}``, a page at a time): its blobs
-   (``transcripts/``, ``platform/``, ``analysis/`` under the session id), then its idempotency
+   (``transcripts/``, ``platform/``, ``analysis/`` under the session id, and under the id of
+   every unmatched session assigned into it, whose blobs keep their old id), then its idempotency
    markers, call links, delivery markers and calls, and last its session record - whose
    deletion also removes its session file (the session-files function follows the stream);
 2. the student's HEAD and earlier access-audit entries (an erasure's own entries are kept);
@@ -94,8 +95,9 @@ def erase_student(
                 return result
             seen.add(session_id)
             if blobs is not None:  # blobs first: a retry still finds their session
-                for prefix in session_prefixes(session_id):
-                    result.blobs_deleted += blobs.delete_prefix(prefix)
+                for owner in (session_id, *store.assigned_sources(session_id)):
+                    for prefix in session_prefixes(owner):
+                        result.blobs_deleted += blobs.delete_prefix(prefix)
             calls = store.erase_session(student_id, session_id)
             if calls is not None:
                 result.sessions_deleted += 1

@@ -243,6 +243,8 @@ def guarded(
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
+        if _is_json_array(raw):
+            return problem_event_response(array_body_problem(), error_headers(422))
     except DomainError as ex:
         return problem_event_response(
             problem(ex.status, ex.title, ex.detail, field=ex.field, **ex.extra), error_headers(ex.status)
@@ -252,6 +254,27 @@ def guarded(
             raise
         return problem_event_response(store_outage_problem(ex), error_headers(503))
     return app.resolve(_as_json(event), context)
+
+
+def _is_json_array(raw: bytes) -> bool:
+    """A body that is a JSON array. No route takes one, and Powertools validates only the first
+    element of an array against a body that is not a sequence (the rest would be dropped)."""
+    start = 0
+    while start < len(raw) and raw[start] in b" \t\r\n":  # no copy of a large body
+        start += 1
+    if raw[start : start + 1] != b"[":
+        return False
+    try:
+        return isinstance(loads_json(raw), list)
+    except ValueError:
+        return False  # not JSON: the route's own parsing answers it
+
+
+def array_body_problem() -> Problem:
+    """The 422 of a JSON array body, naming ``body`` (as the direct routes answer it)."""
+    errors = [{"loc": ("body",), "msg": "Input should be a JSON object, not an array", "type": "model_type"}]
+    detail, items = _describe_validation(errors)
+    return problem(422, "Validation failed", detail, errors=items)
 
 
 def _as_json(event: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +301,7 @@ __all__ = [
     "BEARER_SCHEME",
     "PROBLEM_JSON",
     "HTTPStatus",
+    "array_body_problem",
     "bearer_token",
     "guarded",
     "header",

@@ -6,7 +6,9 @@ Query of ``SESSION#{session_id}`` (record, v1 calls) and of the student's partit
 (v2 calls); the rest of ``STUDENT#{student_id}`` (HEADs, stray calls) last; from them the idempotency markers ``IID#{student_id}#{interaction_id}``, the call
 links ``CALL#{call_id}`` (record ``call_ids`` and the calls' ``call_id``; deleted only while
 they still point at this session) and the delivery markers ``DELIVERY#{id}`` (record
-``delivery_ids``, written since erasure exists; older markers expire with their 7-day TTL).
+``delivery_ids``, written since erasure exists; older markers expire with their 7-day TTL;
+an assignment adds the unmatched source's markers and ``assign:{source}``, from which
+:meth:`assigned_sources` names the source sessions whose blobs the erasure deletes).
 Deletes go in ``BatchWriteItem`` pages of 25; the record goes last, conditioned on its owner.
 """
 
@@ -19,6 +21,7 @@ from botocore.exceptions import ClientError
 from session_tracker.store.codec import _values, deserialize, item_to_meta, serialize
 from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import (
+    ASSIGN_PREFIX,
     CALL_SK_PREFIX,
     GSI1,
     LAYOUT_VERSION,
@@ -56,6 +59,24 @@ class ErasureMixin(DynamoBase):
             ids += [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
             more = more or "LastEvaluatedKey" in out
         return ids, more
+
+    def assigned_sources(self, session_id: str) -> list[str]:
+        out = self.client.get_item(
+            TableName=self.table_name,
+            Key=serialize(session_key(session_id)),
+            ProjectionExpression="delivery_ids",
+            ConsistentRead=True,
+        )
+        deliveries = deserialize(out["Item"]).get("delivery_ids") or () if "Item" in out else ()
+        sources = sorted(d.removeprefix(ASSIGN_PREFIX) for d in deliveries if d.startswith(ASSIGN_PREFIX))
+        gone = []
+        for source in sources:  # an id reused by a later unmatched session keeps its blobs
+            got = self.client.get_item(
+                TableName=self.table_name, Key=serialize(session_key(source)), ProjectionExpression="PK"
+            )
+            if "Item" not in got:
+                gone.append(source)
+        return gone
 
     def _partition(self, session_id: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {

@@ -25,6 +25,7 @@ from session_tracker.store.dynamo_base import DynamoBase
 from session_tracker.store.keys import (
     GSI1,
     GSI3,
+    session_key,
 )
 from session_tracker.store.v2 import derive_counters
 
@@ -68,16 +69,28 @@ class ReadingMixin(DynamoBase):
         (v2: a Query of the student's partition over the session's span; v1: its own partition).
         An open session's counters are derived from its calls here (the record keeps them as of
         open); a ``merged`` session reads as the session it was merged into."""
-        meta = self.get_session(session_id)
+        meta, pending = self._record(session_id)
         if meta is not None and meta.status == "merged" and meta.merged_into:
-            meta = self.get_session(meta.merged_into)
+            meta, pending = self._record(meta.merged_into)
         if meta is None:
             return None
-        records = [item_to_interaction(i) for i in self._session_call_items(meta)]
+        # a finished session waiting for its re-check may hold a call that landed after its end
+        span = meta.model_copy(update={"status": "active"}) if pending else meta
+        records = [item_to_interaction(i) for i in self._session_call_items(span)]
         records.sort(key=lambda r: (r.timestamp, r.interaction_id))
         if meta.status == "active":
             meta = derive_counters(meta, records)
         return meta, records
+
+    def _record(self, session_id: str) -> tuple[SessionMeta | None, bool]:
+        """The record (consistent) and whether its closer re-check is pending."""
+        out = self.client.get_item(
+            TableName=self.table_name, Key=serialize(session_key(session_id)), ConsistentRead=True
+        )
+        if "Item" not in out:
+            return None, False
+        item = deserialize(out["Item"])
+        return item_to_meta(item), "recheck_after" in item
 
     # ------------------------------------------------- reading sessions (sessions API, CLI)
     # A student's sessions: Query GSI1 (gsi1pk = STUDENT#{id}, gsi1sk BETWEEN), newest first.

@@ -6,7 +6,8 @@
 2. delete the source META, only while it is ``unmatched``, owned by the same student and
    at the ``platform_version`` that was read;
 3. ``CALL#{call_id}`` of every call of the source now points at the target;
-4. ``DELIVERY#assign:{source}`` remembers the assignment (a second one fails);
+4. ``DELIVERY#assign:{source}`` remembers the assignment (a second one fails); it and the
+   source's own delivery markers join the target's ``delivery_ids`` (erasure finds them);
 5. the student's HEAD ``ended_at`` when it points at the target.
 """
 
@@ -37,7 +38,20 @@ class ReviewMixin(DynamoBase):
         return deserialize(out["Item"]).get("session_id") if "Item" in out else None
 
     # -------------------------------------------------------------------- the move
-    def _target_update(self, move: PlatformMove) -> dict[str, Any]:
+    def _source_deliveries(self, move: PlatformMove) -> set[str]:
+        """The assignment marker and the source's own ``DELIVERY#`` markers: they join the
+        target's ``delivery_ids`` so an erasure of the student finds them (a delivery to the
+        source after this read changes its ``platform_version``: the transaction fails, retried)."""
+        out = self.client.get_item(
+            TableName=self.table_name,
+            Key=serialize(session_key(move.source.session_id)),
+            ProjectionExpression="delivery_ids",
+            ConsistentRead=True,
+        )
+        own = deserialize(out["Item"]).get("delivery_ids") or set() if "Item" in out else set()
+        return {ASSIGN_PREFIX + move.source.session_id, *own}
+
+    def _target_update(self, move: PlatformMove, deliveries: set[str]) -> dict[str, Any]:
         meta = move.target
         names = {"#status": "status", "#platform": "platform", "#end": "end_time", "#v": "platform_version"}
         values: dict[str, Any] = {
@@ -78,7 +92,7 @@ class ReviewMixin(DynamoBase):
             expression += " REMOVE gsi2pk, gsi2sk"
         # the assignment marker joins the target's delivery_ids: an erasure of the student finds it
         expression += " ADD delivery_ids :deliveries"
-        values["deliveries"] = {ASSIGN_PREFIX + move.source.session_id}
+        values["deliveries"] = deliveries
         if meta.call_ids:
             expression += ", call_ids :calls"
             values["calls"] = set(meta.call_ids)
@@ -93,13 +107,13 @@ class ReviewMixin(DynamoBase):
             }
         }
 
-    def _target_put(self, move: PlatformMove) -> dict[str, Any]:
+    def _target_put(self, move: PlatformMove, deliveries: set[str]) -> dict[str, Any]:
         meta = move.target
         item = meta_to_item(meta, expires_at=self.expires_at(meta.end_time or meta.last_activity))
         item["platform_version"] = 1
         item["pending_analysis"] = True
         item["content_updated_at"] = iso(move.now)
-        item["delivery_ids"] = {ASSIGN_PREFIX + move.source.session_id}
+        item["delivery_ids"] = deliveries
         return {
             "Put": {
                 "TableName": self.table_name,
@@ -139,9 +153,10 @@ class ReviewMixin(DynamoBase):
             labels.append(label)
             items.append(op)
 
+        deliveries = self._source_deliveries(move)
         add(
             "target_new" if move.create else "target",
-            self._target_put(move) if move.create else self._target_update(move),
+            self._target_put(move, deliveries) if move.create else self._target_update(move, deliveries),
         )
         add("source", self._source_delete(move))
         for call_id in move.source.call_ids:

@@ -794,6 +794,9 @@ class InMemoryStore:
             for call_id in move.source.call_ids:
                 self._links[call_id] = CallLink(call_id=call_id, session_id=meta.session_id, student_id=meta.student_id)
             self._deliveries[marker] = meta.session_id
+            for delivery_id, held in list(self._deliveries.items()):  # the table: the target's delivery_ids
+                if held == move.source.session_id:
+                    self._deliveries[delivery_id] = meta.session_id
             if move.head_ended_at is not None and head is not None:
                 head.ended_at = move.head_ended_at
 
@@ -878,6 +881,16 @@ class InMemoryStore:
         with self._lock:
             mine = sorted(s.meta.session_id for s in self._sessions.values() if s.meta.student_id == student_id)
             return mine[:limit], len(mine) > limit
+
+    def assigned_sources(self, session_id: str) -> list[str]:
+        with self._lock:
+            return sorted(
+                d.removeprefix(ASSIGN_PREFIX)
+                for d, held in self._deliveries.items()
+                if held == session_id
+                and d.startswith(ASSIGN_PREFIX)
+                and d.removeprefix(ASSIGN_PREFIX) not in self._sessions
+            )
 
     def erase_session(self, student_id: str, session_id: str) -> int | None:
         with self._lock:

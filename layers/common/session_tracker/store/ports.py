@@ -274,6 +274,11 @@ class ErasureStore(Protocol):
         """Up to ``limit`` of the student's session ids (any order) and whether more remain."""
         ...
 
+    def assigned_sources(self, session_id: str) -> list[str]:
+        """The unmatched sessions assigned into ``session_id`` (``POST /sessions/{id}/assign``)
+        that no longer exist: their blobs stay under their own ids until an erasure."""
+        ...
+
     def erase_session(self, student_id: str, session_id: str) -> int | None:
         """Delete the session's calls, idempotency markers, call links and delivery markers,
         then its record; the number of calls deleted, ``None`` when it was not the student's

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import ValidationError
 
-from session_tracker import reading
+from session_tracker import audit, reading
 from session_tracker.blobs import BlobStore
 from session_tracker.errors import DomainError, Unprocessable
 from session_tracker.http import header
@@ -36,6 +36,15 @@ from session_tracker.ui import list_page, pages, student_page
 from session_tracker.ui.auth import COOKIE, is_https, read_cookie
 
 HTML = "text/html; charset=utf-8"
+
+Seen = Callable[[list[tuple[audit.AuditAction, str, str | None]]], None]
+"""The access-audit hook of a page: the ``(action, student_id, session_id)`` it showed, one
+``list_sessions`` per distinct student of a list (the API appends them without waiting long)."""
+
+
+def _shown(seen: Seen | None, students: Iterable[str | None]) -> None:
+    if seen is not None and (distinct := audit.distinct(students)):
+        seen([("list_sessions", s, None) for s in distinct])
 
 
 class FormExpired(DomainError):
@@ -122,6 +131,7 @@ def index(
     find: str | None = None,
     session: str | None = None,
     cursor: str | None = None,
+    seen: Seen | None = None,
 ) -> Response[str]:
     """The session list: every session newest first, or those the filter form asks for."""
     if find is not None:
@@ -133,6 +143,7 @@ def index(
             raise Unprocessable("not a session id", field="session")
         return redirect(f"/ui/sessions/{quote(session.strip(), safe='')}")
     page = list_sessions(filters, reader=reader, now=now, cursor=cursor)
+    _shown(seen, (i.student_id for i in page.sessions))
     return _page(lambda nonce: list_page.list_page(page, filters, nonce=nonce))
 
 
@@ -159,6 +170,7 @@ def review(
     student: str | None = None,
     cursor: str | None = None,
     done: str | None = None,
+    seen: Seen | None = None,
 ) -> Response[str]:
     """The unmatched review queue; with ``session`` (and ``student``) the candidates for it."""
     queue = review_queue(reader=reader, cursor=cursor)
@@ -172,6 +184,9 @@ def review(
     if selected is not None and student and selected.status == "unmatched":
         candidates = review_candidates(selected, student, reader=reader, window=window)
     excerpt = list_page.excerpt_of((selected.conversation or {}).get("transcript")) if selected else None
+    _shown(seen, [*(i.student_id for i in queue.sessions), *(c.session.student_id for c in candidates or ())])
+    if seen is not None and selected is not None:
+        seen([("read_session", selected.student_id, selected.session_id)])
     csrf = csrf_token(event)
     message = None
     if done:
@@ -255,19 +270,27 @@ def _etag(body: str) -> str:
     return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
 
 
-def live(event: dict[str, Any], *, reader: LiveReader, now: datetime) -> Response[str]:
+def _live_students(view: Any) -> list[str]:
+    return [i.student_id for i in (*view.active, *view.ended)]
+
+
+def live(event: dict[str, Any], *, reader: LiveReader, now: datetime, seen: Seen | None = None) -> Response[str]:
     """The live view (the first fragment rendered in; ``page.js`` keeps it fresh)."""
     view = live_sessions(reader=reader, now=now)
+    _shown(seen, _live_students(view))
     etag = _etag(list_page.live_fragment(view))
     return _page(lambda nonce: list_page.live_page(view, nonce=nonce, etag=etag, interval_ms=LIVE_INTERVAL_MS))
 
 
-def live_data(event: dict[str, Any], *, reader: LiveReader, now: datetime) -> Response[str]:
-    """The live fragment; ``304`` without a body when it is what the browser has (``If-None-Match``)."""
-    fragment = list_page.live_fragment(live_sessions(reader=reader, now=now))
+def live_data(event: dict[str, Any], *, reader: LiveReader, now: datetime, seen: Seen | None = None) -> Response[str]:
+    """The live fragment; ``304`` without a body when it is what the browser has (``If-None-Match``);
+    ``seen`` hears of the students only when the fragment is sent."""
+    view = live_sessions(reader=reader, now=now)
+    fragment = list_page.live_fragment(view)
     etag = _etag(fragment)
     headers = {**_headers(), "ETag": etag}
-    seen = {t.strip() for t in (header(event, "if-none-match") or "").split(",")}
-    if etag in seen:
+    cached = {t.strip() for t in (header(event, "if-none-match") or "").split(",")}
+    if etag in cached:
         return Response(304, HTML, "", headers=headers)
+    _shown(seen, _live_students(view))
     return Response(200, HTML, fragment, headers=headers)
