@@ -51,3 +51,24 @@ def test_history_lines_notes_and_tools_read_what_the_pages_show(store) -> None:
 
     assert store.session_tools(ids[0]) == {"get_student_context", "check_answer"}
     assert store.session_tools("nobody_20260101_0000") == set()
+
+
+def test_the_live_views_open_sessions_count_every_call_so_far(store) -> None:
+    """Storage v2 writes an open session's record at its first call only: the live view's read
+    (``open_sessions_since``) must derive the counters of every open session it returns, not only
+    of those whose record looks older than ``since`` (the live view showed 1 call after 2)."""
+    sid = _lesson(store, "liv", T0, ["get_student_context"])
+    second = InteractionIn(
+        student_id="liv", function="get_lesson_plan", timestamp=T0 + timedelta(minutes=1), data_provided=["plan"]
+    )
+    assert (
+        log_interactions([second], store=store, now=T0 + timedelta(minutes=1), timeout=timedelta(minutes=10))[
+            0
+        ].session_id
+        == sid
+    )
+
+    found = {m.session_id: m for m in store.open_sessions_since(T0 - timedelta(minutes=5))}
+    assert found[sid].interaction_count == 2
+    assert found[sid].last_activity == T0 + timedelta(minutes=1)
+    assert set(found[sid].data_provided) == {"kind_get_student_context", "plan"}

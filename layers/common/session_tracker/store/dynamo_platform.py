@@ -111,11 +111,9 @@ class PlatformMixin(DynamoBase):
             ids += [deserialize(raw)["PK"].removeprefix("SESSION#") for raw in out.get("Items", [])]
         found = self.get_sessions(ids[: limit * OPEN_SHARDS]) if ids else {}
         active = [meta for meta in found.values() if meta.status == "active"]
-        fresh = [m for m in active if m.last_activity >= since]
-        fresh += [
-            m for m in self._derive_open([m for m in active if m.last_activity < since]) if m.last_activity >= since
-        ]
-        return fresh
+        # every open record keeps the counters of its first call (v2 writes it at boundaries only):
+        # derive them all, not only those that look older than ``since`` (the live view shows them)
+        return [m for m in self._derive_open(active) if m.last_activity >= since]
 
     def _platform_ops(self, tx: _Tx, write: PlatformWrite) -> None:
         marker = {
