@@ -5,8 +5,14 @@ in the background (analyses, sessions filling up)."""
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -101,3 +107,75 @@ def body_routes(template) -> list[tuple[str, str]]:
             if event.type == "HttpApi" and method in BODY_METHODS | {"ANY"}:
                 routes.add(("POST" if method == "ANY" else method, str(event.properties["Path"])))
     return sorted(routes)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    """The command line of ``pid`` (empty when it is gone)."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Wait until the ``session-tracker serve`` process ``proc`` answers ``GET /health`` with 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "session-tracker serve exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the stack did not become healthy")
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process started with ``start_new_session=True`` and its group (TERM, then KILL)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def concurrent_batch_mismatches(url: str, auth: dict[str, str], *, prefix: str, per_worker: int) -> list[str]:
+    """8 clients at once, each posting ``per_worker`` batches of 5 calls for a new student: the
+    answers whose session ids are not that student's one session."""
+    mismatches: list[str] = []
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for i in range(per_worker):
+                student = f"{prefix}_{w}_{i}"
+                calls = [
+                    {"student_id": student, "function": "get_progress", "timestamp": f"2026-02-01T10:00:0{k}Z"}
+                    for k in range(5)
+                ]
+                answer = http.post("/interactions", json={"interactions": calls}, headers=auth).json()
+                sessions = {r.get("session_id") for r in answer.get("results", [])}
+                if sessions != {f"{student}_20260201_1000"}:
+                    with lock:
+                        mismatches.append(f"{student} -> {sessions}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    return mismatches

@@ -5,33 +5,14 @@ a class attribute, which the local stack makes thread-local)."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+from e2e_helpers import INGEST_TOKEN, concurrent_batch_mismatches
 
-AUTH = {"Authorization": "Bearer e2e-ingest-token"}
+AUTH = {"Authorization": f"Bearer {INGEST_TOKEN}"}
 
 
 def test_concurrent_requests_each_get_their_own_answer(local_stack) -> None:
-    mismatches: list[str] = []
-    lock = threading.Lock()
-
-    def worker(w: int) -> None:
-        with httpx.Client(base_url=local_stack.url, timeout=60) as http:
-            for i in range(12):
-                student = f"conc_{w}_{i}"
-                calls = [
-                    {"student_id": student, "function": "get_progress", "timestamp": f"2026-02-01T10:00:0{k}Z"}
-                    for k in range(5)
-                ]
-                answer = http.post("/interactions", json={"interactions": calls}, headers=AUTH).json()
-                sessions = {r.get("session_id") for r in answer.get("results", [])}
-                if sessions != {f"{student}_20260201_1000"}:
-                    with lock:
-                        mismatches.append(f"{student} -> {sessions}")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(worker, range(8)))
+    mismatches = concurrent_batch_mismatches(local_stack.url, AUTH, prefix="conc", per_worker=12)
     assert not mismatches, mismatches[:5]
 
 

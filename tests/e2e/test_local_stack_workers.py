@@ -14,11 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from e2e_helpers import child_pids, cmdline, concurrent_batch_mismatches, stop_group, wait_healthy
 
 from session_tracker_local.dynamodb_local import free_port, java_available
 
@@ -29,26 +29,6 @@ TOKEN = "workers-ingest-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WORKERS = 2
 SERVE = [sys.executable, "-m", "session_tracker_cli", "serve", "--backend", "dynamodb-local"]
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def _alive(pid: int) -> bool:
@@ -76,25 +56,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, "session-tracker serve exited"
-            assert time.monotonic() < deadline, "the stack did not become healthy"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        wait_healthy(url, proc, timeout=180)
         yield url, proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the serve process we started, and its group
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_group(proc)  # the serve process we started, and its group
         log.close()
 
 
@@ -102,9 +67,9 @@ def test_workers_serve_the_port_and_the_runners_stay_in_the_main_process(
     served: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     url, proc = served
-    children = _children(proc.pid)
-    workers = [c for c in children if b"session_tracker_local.workers" in _cmdline(c)]
-    assert len(workers) == WORKERS, [_cmdline(c) for c in children]
+    children = child_pids(proc.pid)
+    workers = [c for c in children if b"session_tracker_local.workers" in cmdline(c)]
+    assert len(workers) == WORKERS, [cmdline(c) for c in children]
     # Each worker answers on the shared socket: keep opening connections until both have served one.
     seen: set[str] = set()
     for _ in range(200):
@@ -119,25 +84,7 @@ def test_workers_serve_the_port_and_the_runners_stay_in_the_main_process(
 
 def test_concurrent_batches_each_get_their_own_answer(served: tuple[str, subprocess.Popen[bytes]]) -> None:
     url, _ = served
-    mismatches: list[str] = []
-    lock = threading.Lock()
-
-    def worker(w: int) -> None:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for i in range(6):
-                student = f"wconc_{w}_{i}"
-                calls = [
-                    {"student_id": student, "function": "get_progress", "timestamp": f"2026-02-01T10:00:0{k}Z"}
-                    for k in range(5)
-                ]
-                answer = http.post("/interactions", json={"interactions": calls}, headers=AUTH).json()
-                sessions = {r.get("session_id") for r in answer.get("results", [])}
-                if sessions != {f"{student}_20260201_1000"}:
-                    with lock:
-                        mismatches.append(f"{student} -> {sessions}")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(worker, range(8)))
+    mismatches = concurrent_batch_mismatches(url, AUTH, prefix="wconc", per_worker=6)
     assert not mismatches, mismatches[:5]
 
 
@@ -183,9 +130,9 @@ def test_ctrl_c_stops_every_process_of_the_stack(served: tuple[str, subprocess.P
     """Last in this module: Ctrl-C (SIGINT to the foreground process group) ends serve, its HTTP
     workers and its DynamoDB Local; nothing is left running."""
     url, proc = served
-    children = _children(proc.pid)
-    assert any(b"DynamoDBLocal.jar" in _cmdline(c) for c in children)
-    assert sum(b"session_tracker_local.workers" in _cmdline(c) for c in children) == WORKERS
+    children = child_pids(proc.pid)
+    assert any(b"DynamoDBLocal.jar" in cmdline(c) for c in children)
+    assert sum(b"session_tracker_local.workers" in cmdline(c) for c in children) == WORKERS
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 0
     deadline = time.monotonic() + 10

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_helpers import child_pids, cmdline, stop_group, wait_healthy
 
 from session_tracker_client.sender import Sender, SenderOptions
 from session_tracker_local.dynamodb_local import free_port, java_available
@@ -50,42 +51,12 @@ class Recording(httpx.HTTPTransport):
         return response
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _jvm_of(pid: int) -> int:
     """The DynamoDB Local JVM the serve process started (its child running DynamoDBLocal.jar)."""
-    for child in _children(pid):
-        try:
-            cmdline = (Path("/proc") / str(child) / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"DynamoDBLocal.jar" in cmdline:
+    for child in child_pids(pid):
+        if b"DynamoDBLocal.jar" in cmdline(child):
             return child
     raise AssertionError("the stack's DynamoDB Local process was not found")
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "session-tracker serve exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the stack did not become healthy")
 
 
 @pytest.fixture
@@ -104,16 +75,10 @@ def served(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         yield url, proc, tmp_path / "serve.log"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # our own process group: the serve process we started
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_group(proc)  # our own process group: the serve process we started
         log.close()
 
 

@@ -5,14 +5,12 @@ the CLI works: ``--help``, and a reading command that fails cleanly on a closed 
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
+from packaging_helpers import pip_list, venv_with
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SIDE = {"moto", "openai", "aws-lambda-powertools", "boto3", "botocore"}
@@ -33,31 +31,11 @@ def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     wheels = sorted(str(w) for w in dist.glob("*.whl"))
     assert len(wheels) == 3, wheels
-    env_dir = work / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    out = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", *wheels],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return env_dir
-
-
-def _installed(env_dir: Path) -> dict[str, str]:
-    out = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "list", "--format=json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(out.stdout)}
+    return venv_with(work / "venv", wheels)
 
 
 def test_the_cli_installs_without_moto_openai_powertools_or_boto3(cli_venv: Path) -> None:
-    installed = _installed(cli_venv)
+    installed = pip_list(cli_venv)
     print("\npip list of the clean CLI venv:")
     for name, version in sorted(installed.items()):
         print(f"  {name:<24} {version}")

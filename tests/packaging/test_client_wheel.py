@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import venv
 from pathlib import Path
 from typing import Any
 
 import pytest
 from client_endpoints import endpoint
+from packaging_helpers import pip_list, venv_with
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -35,30 +34,11 @@ def clean_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     (wheel,) = (work / "dist").glob("session_tracker_client-*.whl")
-    env_dir = work / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return env_dir
-
-
-def _pip_list(env_dir: Path) -> dict[str, str]:
-    out = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "list", "--format=json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(out.stdout)}
+    return venv_with(work / "venv", [str(wheel)])
 
 
 def test_the_wheel_installs_with_httpx_as_its_only_third_party_dependency(clean_venv: Path) -> None:
-    installed = _pip_list(clean_venv)
+    installed = pip_list(clean_venv)
     print("\npip list of the clean client venv:")
     for name, version in sorted(installed.items()):
         print(f"  {name:<24} {version}")
