@@ -5,11 +5,14 @@ in the background (analyses, sessions filling up)."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -179,3 +182,41 @@ def concurrent_batch_mismatches(url: str, auth: dict[str, str], *, prefix: str, 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(worker, range(8)))
     return mismatches
+
+
+def burst_outcomes(url: str, auth: dict[str, str], *, prefix: str, connections: int = 100) -> list[str]:
+    """``connections`` raw-socket clients connect in the same instant and each posts one call
+    (``Connection: close``): the status code each got, or the error it met. Raw sockets, all
+    connected before any sends, so the listen backlog and the accept loop are what is tested."""
+    parts = urllib.parse.urlsplit(url)
+    barrier = threading.Barrier(connections)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        body = json.dumps(
+            {"student_id": f"{prefix}_{n}", "function": "get_progress", "timestamp": "2026-02-02T10:00:00Z"}
+        ).encode()
+        request = (
+            f"POST /interactions HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: {auth['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        try:
+            barrier.wait(30)
+            with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else f"bad: {answer[:60]!r}"
+        except OSError as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        with lock:
+            outcomes.append(status)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return outcomes

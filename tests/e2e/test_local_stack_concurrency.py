@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from e2e_helpers import INGEST_TOKEN, concurrent_batch_mismatches
+from e2e_helpers import INGEST_TOKEN, burst_outcomes, concurrent_batch_mismatches
 
 AUTH = {"Authorization": f"Bearer {INGEST_TOKEN}"}
 
@@ -46,43 +46,7 @@ def test_a_burst_of_100_simultaneous_connections_is_served_without_a_reset_or_5x
     Raw sockets, all connected before any sends, so the listen backlog and the accept loop are
     what is tested (a backlog of 5 reset 15 of 40 such connections). Bounded: one request each.
     """
-    import json
-    import socket
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(local_stack.url)
-    address = (parts.hostname, parts.port)
-    barrier = threading.Barrier(BURST)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-    run = uuid_hex()
-
-    def client(n: int) -> None:
-        body = json.dumps(
-            {"student_id": f"burst_{run}_{n}", "function": "get_progress", "timestamp": "2026-02-02T10:00:00Z"}
-        ).encode()
-        request = (
-            f"POST /interactions HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: {AUTH['Authorization']}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
-        try:
-            barrier.wait(30)
-            with socket.create_connection(address, timeout=60) as sock:
-                sock.sendall(request)
-                answer = b""
-                while chunk := sock.recv(65536):
-                    answer += chunk
-            status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else f"bad: {answer[:60]!r}"
-        except OSError as exc:
-            status = f"{type(exc).__name__}: {exc}"
-        with lock:
-            outcomes.append(status)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(BURST)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    outcomes = burst_outcomes(local_stack.url, AUTH, prefix=f"burst_{uuid_hex()}", connections=BURST)
     assert len(outcomes) == BURST
     assert sorted(set(outcomes)) == ["202"], {o: outcomes.count(o) for o in set(outcomes)}
 

@@ -5,20 +5,17 @@ behind (no worker, no DynamoDB Local JVM)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e_helpers import child_pids, cmdline, concurrent_batch_mismatches, stop_group, wait_healthy
+from e2e_helpers import burst_outcomes, child_pids, cmdline, concurrent_batch_mismatches, stop_group, wait_healthy
 
 from session_tracker_local.dynamodb_local import free_port, java_available
 
@@ -92,37 +89,7 @@ def test_a_burst_of_100_simultaneous_connections_is_served_by_the_workers(
     served: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     url, _ = served
-    host, port = url.removeprefix("http://").split(":")
-    barrier = threading.Barrier(100)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def client(n: int) -> None:
-        body = json.dumps(
-            {"student_id": f"wburst_{n}", "function": "get_progress", "timestamp": "2026-02-02T10:00:00Z"}
-        ).encode()
-        request = (
-            f"POST /interactions HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {AUTH['Authorization']}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
-        try:
-            barrier.wait(30)
-            with socket.create_connection((host, int(port)), timeout=60) as sock:
-                sock.sendall(request)
-                answer = b""
-                while chunk := sock.recv(65536):
-                    answer += chunk
-            status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else f"bad: {answer[:60]!r}"
-        except OSError as exc:
-            status = f"{type(exc).__name__}: {exc}"
-        with lock:
-            outcomes.append(status)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(100)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    outcomes = burst_outcomes(url, AUTH, prefix="wburst")
     assert sorted(set(outcomes)) == ["202"], {o: outcomes.count(o) for o in set(outcomes)}
 
 
