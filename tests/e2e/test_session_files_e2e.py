@@ -127,6 +127,9 @@ def test_session_tracker_query_answers_the_three_documented_queries(local_stack,
     try:
         started = now - timedelta(days=3)
         failing = log(http, student, started, "get_star_chart", subjects=[subject], data_provided=["star_chart"])
+        # two calls, the second providing no data (the data counts below stay): a one-call session
+        # lasts 0 minutes, and Monday to Wednesday this one (3 days back) is alone in its week
+        log(http, student, started + timedelta(minutes=5), "check_answer", subjects=[subject])
         wait_for_file_equal_to_api(
             http,
             file_for(local_stack, failing, started),
